@@ -1,0 +1,168 @@
+//! The documentation of every configuration key, and the commented rendering that
+//! `chartdesk print-config` prints. Order here is the order of the printed file.
+
+use super::Config;
+
+pub(super) struct Doc {
+    pub key: &'static str,
+    pub doc: &'static str,
+    /// What to show, commented out, when the key has no value by default.
+    pub unset: Option<&'static str>,
+}
+
+const fn d(key: &'static str, doc: &'static str) -> Doc {
+    Doc { key, doc, unset: None }
+}
+
+const fn u(key: &'static str, doc: &'static str, unset: &'static str) -> Doc {
+    Doc { key, doc, unset: Some(unset) }
+}
+
+const CLIENTS: &str = "sandbox.clients";
+
+pub(super) const SECTIONS: &[(&str, &str)] = &[
+    ("server", "HTTP server and process settings."),
+    ("database", "Storage. SQLite under the data dir by default; PostgreSQL for production."),
+    ("redis", "Optional Redis: sessions, caches and streams. Without it everything runs in-process + the database."),
+    ("security", "Browser security headers."),
+    ("telemetry", "Logs. They never contain PHI, tokens, bodies, query strings or full paths."),
+    ("sandbox", "The embedded sandbox EHR (synthetic data, development and tests only)."),
+];
+
+pub(super) const DOCS: &[Doc] = &[
+    d("server.bind", "Socket address to listen on. Flag: --bind."),
+    u(
+        "server.public_url",
+        "Externally visible base URL (used in redirects and the sandbox's registrations). Derived from the bound address when unset.",
+        "\"https://chartdesk.hospital.example\"",
+    ),
+    d("server.data_dir", "Directory for the SQLite database and generated keys; created on first start. Flag: --data-dir."),
+    d("server.profile", "\"development\" or \"production\". Production switches the sandbox off unless sandbox.enabled = true."),
+    d("server.workers", "HTTP worker threads; 0 means one per CPU core."),
+    d("server.shutdown_timeout_secs", "Seconds to let in-flight requests finish on shutdown."),
+    d("server.max_body_bytes", "Largest request body accepted, in bytes; larger ones get a clear 413 error."),
+    u(
+        "database.url",
+        "sqlite://PATH or postgres://USER@HOST/DB (secret: may carry a password). Default: <data_dir>/chartdesk.db.",
+        "\"postgres://chartdesk@127.0.0.1:5432/chartdesk\"",
+    ),
+    d("database.max_connections", "Connection pool size."),
+    d("database.connect_timeout_secs", "Seconds to wait for a database connection."),
+    u("redis.url", "redis://HOST:PORT[/DB] (secret: may carry a password). Unset: no Redis.", "\"redis://127.0.0.1:6379\""),
+    d("redis.key_prefix", "Prefix of every Redis key chartdesk writes."),
+    d("security.frame_ancestors", "CSP frame-ancestors sources allowed to embed chartdesk (your EHRs' origins)."),
+    d("telemetry.format", "\"text\" for people, \"json\" for log shippers."),
+    d("telemetry.filter", "tracing filter directive, e.g. \"info\" or \"chartdesk=debug,info\"."),
+    u(
+        "sandbox.enabled",
+        "Serve the sandbox EHR under /sandbox. Unset: on in development, off in production.",
+        "true",
+    ),
+    d("sandbox.token_lifetime_secs", "Access-token lifetime for tenants whose vendor mode does not fix one (Oracle Health: 570 s)."),
+    d("sandbox.launch_lifetime_secs", "How long a sandbox `launch` value stays usable (it is single-use)."),
+    d("sandbox.clients", "Clients registered with the sandbox tenants (one [[sandbox.clients]] block each)."),
+    d("sandbox.clients[].tenant", "Sandbox tenant: generic, epic, oracle-health or meditech."),
+    d("sandbox.clients[].client_id", "The client id."),
+    d("sandbox.clients[].auth", "public, client_secret_basic or private_key_jwt."),
+    u("sandbox.clients[].client_secret", "Secret for client_secret_basic clients.", "\"…\""),
+    u(
+        "sandbox.clients[].jwks",
+        "For private_key_jwt: \"chartdesk\" (this server's own keys) or an inline JWKS JSON document.",
+        "\"chartdesk\"",
+    ),
+    d("sandbox.clients[].redirect_uris", "Registered redirect URIs; relative ones resolve against server.public_url."),
+    d("sandbox.clients[].launch_uri", "The app's launch URL, used by /sandbox/ehr-launch."),
+    u(
+        "sandbox.clients[].allowed_scopes",
+        "Scopes the registration allows (Oracle Health mode trims grants to these).",
+        "[\"launch\", \"openid\", \"fhirUser\"]",
+    ),
+];
+
+/// The whole configuration as commented TOML, secrets masked.
+pub fn render_commented(config: &Config) -> String {
+    let value = toml::Value::try_from(config).expect("the configuration serialises to TOML");
+    let mut out = String::from(
+        "# chartdesk configuration (effective values; secrets are masked as \"********\").\n\
+         # Precedence: defaults < this file (--config) < CHARTDESK__SECTION__KEY environment < flags.\n",
+    );
+    for (section, about) in SECTIONS {
+        out.push_str(&format!("\n# {about}\n[{section}]\n"));
+        let table = value.get(section).and_then(|v| v.as_table());
+        for doc in DOCS.iter().filter(|d| section_of(d.key) == *section && !d.key.contains("[]")) {
+            let key = &doc.key[section.len() + 1..];
+            if doc.key == CLIENTS {
+                continue; // rendered below as array-of-tables
+            }
+            push_key(&mut out, key, doc, table.and_then(|t| t.get(key)));
+        }
+    }
+    let clients = value
+        .get("sandbox")
+        .and_then(|s| s.get("clients"))
+        .and_then(|c| c.as_array())
+        .cloned()
+        .unwrap_or_default();
+    out.push_str(&format!("\n# {}\n", doc_for(CLIENTS).doc));
+    for client in &clients {
+        out.push_str("[[sandbox.clients]]\n");
+        for doc in DOCS.iter().filter(|d| d.key.starts_with("sandbox.clients[].")) {
+            let key = &doc.key["sandbox.clients[].".len()..];
+            push_key(&mut out, key, doc, client.get(key));
+        }
+    }
+    out
+}
+
+fn push_key(out: &mut String, key: &str, doc: &Doc, value: Option<&toml::Value>) {
+    out.push_str(&format!("# {}\n", doc.doc));
+    match (value, doc.unset) {
+        (Some(v), _) => out.push_str(&format!("{key} = {v}\n")),
+        (None, Some(example)) => out.push_str(&format!("# {key} = {example}\n")),
+        (None, None) => out.push_str(&format!("# {key} = (unset)\n")),
+    }
+}
+
+fn section_of(key: &str) -> &str {
+    key.split('.').next().unwrap_or(key)
+}
+
+fn doc_for(key: &str) -> &'static Doc {
+    DOCS.iter().find(|d| d.key == key).expect("documented key")
+}
+
+/// Test helper: every key the configuration serialises has a doc entry and vice versa.
+#[cfg(test)]
+pub(super) fn assert_complete(config: &Config) {
+    let value = toml::Value::try_from(config).unwrap();
+    let mut emitted = Vec::new();
+    fn walk(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
+        if let Some(t) = v.as_table() {
+            for (k, v) in t {
+                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                if let Some(arr) = v.as_array().filter(|a| a.iter().all(|x| x.is_table()) && !a.is_empty()) {
+                    out.push(path.clone());
+                    for item in arr {
+                        walk(&format!("{path}[]"), item, out);
+                    }
+                } else if v.is_table() {
+                    walk(&path, v, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+    }
+    walk("", &value, &mut emitted);
+    for key in &emitted {
+        assert!(DOCS.iter().any(|d| d.key == key), "config key `{key}` has no doc entry");
+    }
+    for doc in DOCS {
+        assert!(
+            emitted.contains(&doc.key.to_string()) || doc.unset.is_some(),
+            "doc entry `{}` names no key and has no example",
+            doc.key
+        );
+        assert!(SECTIONS.iter().any(|(s, _)| *s == section_of(doc.key)), "{} has no section", doc.key);
+    }
+}
