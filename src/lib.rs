@@ -3,9 +3,15 @@
 //!
 //! See README.md § Architecture for the map of modules and their invariants.
 
+pub mod cli;
 pub mod config;
 pub mod error;
+pub mod fhir;
 pub mod keys;
 pub mod kv;
+pub mod sandbox;
 pub mod smart;
+pub mod startup;
 pub mod store;
+pub mod telemetry;
+pub mod web;

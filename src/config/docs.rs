@@ -36,8 +36,14 @@ pub(super) const DOCS: &[Doc] = &[
         "Externally visible base URL (used in redirects and the sandbox's registrations). Derived from the bound address when unset.",
         "\"https://chartdesk.hospital.example\"",
     ),
-    d("server.data_dir", "Directory for the SQLite database and generated keys; created on first start. Flag: --data-dir."),
-    d("server.profile", "\"development\" or \"production\". Production switches the sandbox off unless sandbox.enabled = true."),
+    d(
+        "server.data_dir",
+        "Directory for the SQLite database and generated keys; created on first start. Flag: --data-dir.",
+    ),
+    d(
+        "server.profile",
+        "\"development\" or \"production\". Production switches the sandbox off unless sandbox.enabled = true.",
+    ),
     d("server.workers", "HTTP worker threads; 0 means one per CPU core."),
     d("server.shutdown_timeout_secs", "Seconds to let in-flight requests finish on shutdown."),
     d("server.max_body_bytes", "Largest request body accepted, in bytes; larger ones get a clear 413 error."),
@@ -48,17 +54,20 @@ pub(super) const DOCS: &[Doc] = &[
     ),
     d("database.max_connections", "Connection pool size."),
     d("database.connect_timeout_secs", "Seconds to wait for a database connection."),
-    u("redis.url", "redis://HOST:PORT[/DB] (secret: may carry a password). Unset: no Redis.", "\"redis://127.0.0.1:6379\""),
+    u(
+        "redis.url",
+        "redis://HOST:PORT[/DB] (secret: may carry a password). Unset: no Redis.",
+        "\"redis://127.0.0.1:6379\"",
+    ),
     d("redis.key_prefix", "Prefix of every Redis key chartdesk writes."),
     d("security.frame_ancestors", "CSP frame-ancestors sources allowed to embed chartdesk (your EHRs' origins)."),
     d("telemetry.format", "\"text\" for people, \"json\" for log shippers."),
     d("telemetry.filter", "tracing filter directive, e.g. \"info\" or \"chartdesk=debug,info\"."),
-    u(
-        "sandbox.enabled",
-        "Serve the sandbox EHR under /sandbox. Unset: on in development, off in production.",
-        "true",
+    u("sandbox.enabled", "Serve the sandbox EHR under /sandbox. Unset: on in development, off in production.", "true"),
+    d(
+        "sandbox.token_lifetime_secs",
+        "Access-token lifetime for tenants whose vendor mode does not fix one (Oracle Health: 570 s).",
     ),
-    d("sandbox.token_lifetime_secs", "Access-token lifetime for tenants whose vendor mode does not fix one (Oracle Health: 570 s)."),
     d("sandbox.launch_lifetime_secs", "How long a sandbox `launch` value stays usable (it is single-use)."),
     d("sandbox.clients", "Clients registered with the sandbox tenants (one [[sandbox.clients]] block each)."),
     d("sandbox.clients[].tenant", "Sandbox tenant: generic, epic, oracle-health or meditech."),
@@ -97,12 +106,8 @@ pub fn render_commented(config: &Config) -> String {
             push_key(&mut out, key, doc, table.and_then(|t| t.get(key)));
         }
     }
-    let clients = value
-        .get("sandbox")
-        .and_then(|s| s.get("clients"))
-        .and_then(|c| c.as_array())
-        .cloned()
-        .unwrap_or_default();
+    let clients =
+        value.get("sandbox").and_then(|s| s.get("clients")).and_then(|c| c.as_array()).cloned().unwrap_or_default();
     out.push_str(&format!("\n# {}\n", doc_for(CLIENTS).doc));
     for client in &clients {
         out.push_str("[[sandbox.clients]]\n");

@@ -295,11 +295,7 @@ impl Config {
         Self::load_from_env(file, overrides, Env::prefixed(ENV_PREFIX).split("__"))
     }
 
-    fn load_from_env(
-        file: Option<&Path>,
-        overrides: &Overrides,
-        env: Env,
-    ) -> Result<Config, ConfigError> {
+    fn load_from_env(file: Option<&Path>, overrides: &Overrides, env: Env) -> Result<Config, ConfigError> {
         let mut figment = Figment::new();
         if let Some(path) = file {
             if !path.exists() {
@@ -323,10 +319,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         if self.server.bind.parse::<SocketAddr>().is_err() {
-            return bad(format!(
-                "server.bind: `{}` is not a socket address like 127.0.0.1:8080",
-                self.server.bind
-            ));
+            return bad(format!("server.bind: `{}` is not a socket address like 127.0.0.1:8080", self.server.bind));
         }
         if let Some(url) = &self.database.url {
             let u = url.expose();
@@ -416,6 +409,7 @@ fn describe(e: figment::Error) -> String {
 mod tests {
     use super::*;
 
+    #[expect(clippy::result_large_err, reason = "figment::Jail's closure type fixes figment::Error as the error")]
     fn load(toml: &str, env: &[(&str, &str)], overrides: Overrides) -> Result<Config, ConfigError> {
         let dir = tempdir();
         let path = dir.join("c.toml");
@@ -515,8 +509,8 @@ mod tests {
         assert!(c.sandbox_enabled());
         let c = load("[server]\nprofile = \"production\"\n", &[], Overrides::default()).unwrap();
         assert!(!c.sandbox_enabled(), "off in production unless explicitly enabled");
-        let c = load("[server]\nprofile = \"production\"\n[sandbox]\nenabled = true\n", &[], Overrides::default())
-            .unwrap();
+        let c =
+            load("[server]\nprofile = \"production\"\n[sandbox]\nenabled = true\n", &[], Overrides::default()).unwrap();
         assert!(c.sandbox_enabled());
     }
 
@@ -530,8 +524,7 @@ mod tests {
         let dir = tempdir();
         let path = dir.join("printed.toml");
         std::fs::write(&path, &text).unwrap();
-        let back = Config::load_from_env(Some(&path), &Overrides::default(), Env::prefixed("NOPE_UNSET__"))
-            .unwrap();
+        let back = Config::load_from_env(Some(&path), &Overrides::default(), Env::prefixed("NOPE_UNSET__")).unwrap();
         assert_eq!(back.server.bind, c.server.bind);
         assert_eq!(back.sandbox.clients.len(), c.sandbox.clients.len());
         assert_eq!(back.security.frame_ancestors, c.security.frame_ancestors);

@@ -202,16 +202,16 @@ impl fmt::Display for Scope {
                         "write"
                     })?;
                 } else {
-                    for (on, ch) in [(p.create, 'c'), (p.read, 'r'), (p.update, 'u'), (p.delete, 'd'), (p.search, 's')] {
+                    for (on, ch) in [(p.create, 'c'), (p.read, 'r'), (p.update, 'u'), (p.delete, 'd'), (p.search, 's')]
+                    {
                         if on {
                             write!(f, "{ch}")?;
                         }
                     }
                 }
                 if !r.query.is_empty() {
-                    let q: String = url::form_urlencoded::Serializer::new(String::new())
-                        .extend_pairs(r.query.iter())
-                        .finish();
+                    let q: String =
+                        url::form_urlencoded::Serializer::new(String::new()).extend_pairs(r.query.iter()).finish();
                     write!(f, "?{q}")?;
                 }
                 Ok(())
@@ -254,20 +254,38 @@ mod tests {
         let r = rs("patient/Encounter.rs");
         assert!(!r.v1 && r.perms.read && r.perms.search && !r.perms.create);
         assert!(rs("user/Patient.cruds").perms.is_write());
-        assert!(rs("patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory")
-            .query
-            .iter()
-            .any(|(k, v)| k == "category" && v.ends_with("|laboratory")));
-        for bad in ["patient/Patient.sr", "patient/Patient.", "patient/patient.r", "patient/Patient.rx",
-                    "patient/Patient.read?x=1", "patient/Patient.rs?"] {
+        assert!(
+            rs("patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory")
+                .query
+                .iter()
+                .any(|(k, v)| k == "category" && v.ends_with("|laboratory"))
+        );
+        for bad in [
+            "patient/Patient.sr",
+            "patient/Patient.",
+            "patient/patient.r",
+            "patient/Patient.rx",
+            "patient/Patient.read?x=1",
+            "patient/Patient.rs?",
+        ] {
             assert!(bad.parse::<Scope>().is_err(), "{bad} should be rejected");
         }
     }
 
     #[test]
     fn special_scopes_and_round_trip() {
-        for s in ["launch", "launch/patient", "openid", "fhirUser", "offline_access", "online_access",
-                  "patient/Patient.rs", "user/*.read", "patient/Observation.rs?category=vital-signs", "epic.scanning.dmsusername"] {
+        for s in [
+            "launch",
+            "launch/patient",
+            "openid",
+            "fhirUser",
+            "offline_access",
+            "online_access",
+            "patient/Patient.rs",
+            "user/*.read",
+            "patient/Observation.rs?category=vital-signs",
+            "epic.scanning.dmsusername",
+        ] {
             assert_eq!(s.parse::<Scope>().unwrap().to_string(), s);
         }
         let (ok, bad) = parse_list("  launch   openid\tfhirUser patient/Patient.xx ");

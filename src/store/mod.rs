@@ -89,8 +89,13 @@ pub trait Store: Send + Sync + 'static {
     async fn kv_put(&self, ns: &str, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError>;
 
     /// Insert only if no live value exists; `true` if this call stored it.
-    async fn kv_put_if_absent(&self, ns: &str, key: &str, value: &[u8], ttl: Option<Duration>)
-    -> Result<bool, StoreError>;
+    async fn kv_put_if_absent(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError>;
 
     async fn kv_get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 

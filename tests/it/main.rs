@@ -1,1 +1,10 @@
+//! The one black-box integration binary: it drives chartdesk over real HTTP against the
+//! embedded sandbox EHR and SQLite, and PostgreSQL and Redis when CHARTDESK_TEST_POSTGRES_URL
+//! and CHARTDESK_TEST_REDIS_URL are set. One binary keeps link time down.
 
+mod binary;
+mod foundation;
+mod helpers;
+mod sandbox_auth;
+mod sandbox_fhir;
+mod store_story;

@@ -1,0 +1,127 @@
+//! Startup: open storage, load keys, wire the sandbox (when enabled) and start HTTP.
+//! This is the only place that decides which implementations run.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::config::{Config, Profile};
+use crate::keys::{AppKeys, KeyError};
+use crate::kv::{Kv, KvError, RedisKv, StoreKv};
+use crate::sandbox::{Sandbox, SandboxError};
+use crate::store::{self, Store, StoreError};
+use crate::web;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("redis is configured but unreachable: {0}")]
+    Redis(KvError),
+    #[error("keys: {0}")]
+    Keys(#[from] KeyError),
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] SandboxError),
+    #[error("http server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Install the process-wide rustls crypto provider (ring). Safe to call more than once.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A built, not yet running, application.
+pub struct Application {
+    pub addr: SocketAddr,
+    pub public_url: Url,
+    pub store: Arc<dyn Store>,
+    pub kv: Arc<dyn Kv>,
+    pub sandbox_enabled: bool,
+    server: web::Server,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Application, StartupError> {
+        install_crypto_provider();
+        let config = Arc::new(config);
+        let data_dir = config.server.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|source| StartupError::DataDir { path: data_dir.display().to_string(), source })?;
+        let listener = TcpListener::bind(&config.server.bind)
+            .map_err(|source| StartupError::Bind { addr: config.server.bind.clone(), source })?;
+        let addr = listener.local_addr().map_err(StartupError::Serve)?;
+        let public_url = config.public_url(addr);
+
+        let store = store::open(
+            &config.database_url(),
+            config.database.max_connections,
+            Duration::from_secs(config.database.connect_timeout_secs),
+        )
+        .await?;
+        let redis: Option<Arc<dyn Kv>> = match &config.redis.url {
+            None => None,
+            Some(url) => {
+                let r = RedisKv::new(url.expose(), &config.redis.key_prefix).map_err(StartupError::Redis)?;
+                r.ping().await.map_err(StartupError::Redis)?;
+                Some(Arc::new(r))
+            }
+        };
+        let kv: Arc<dyn Kv> = match &redis {
+            Some(r) => r.clone(),
+            None => Arc::new(StoreKv(store.clone())),
+        };
+        let app_keys = Arc::new(AppKeys::load_or_create(&data_dir)?);
+        let sandbox = if config.sandbox_enabled() {
+            tracing::warn!(
+                "SANDBOX EHR ENABLED: synthetic data and test credentials are served under /sandbox; never enable it in production"
+            );
+            if config.server.profile == Profile::Production {
+                tracing::warn!("the sandbox EHR is explicitly enabled in the production profile");
+            }
+            let sb = Sandbox::new(
+                &config.sandbox,
+                public_url.clone(),
+                &data_dir,
+                app_keys.jwks(),
+                kv.clone(),
+                store.clone(),
+            )?;
+            Some(Arc::new(sb))
+        } else {
+            None
+        };
+        let sandbox_enabled = sandbox.is_some();
+        let state = web::AppState::new(config, public_url.clone(), store.clone(), kv.clone(), redis, app_keys, sandbox);
+        let server = web::serve(state, listener).map_err(StartupError::Serve)?;
+        Ok(Application { addr, public_url, store, kv, sandbox_enabled, server })
+    }
+
+    pub fn stopper(&self) -> web::Stopper {
+        self.server.stopper()
+    }
+
+    /// Run until stopped. Expired key/value entries are purged in the background.
+    pub async fn run(self) -> std::io::Result<()> {
+        let store = self.store.clone();
+        let purge = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(300));
+            loop {
+                tick.tick().await;
+                if let Err(e) = store.kv_purge_expired().await {
+                    tracing::warn!(error = %e, "purge of expired entries failed");
+                }
+            }
+        });
+        let result = self.server.run().await;
+        purge.abort();
+        self.store.close().await;
+        result
+    }
+}
