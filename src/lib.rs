@@ -15,3 +15,6 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod web;
+
+#[cfg(test)]
+mod architecture;

@@ -10,7 +10,7 @@ use chartdesk::config::{Config, render_commented};
 use chartdesk::startup::{Application, install_crypto_provider};
 use chartdesk::{store, telemetry};
 
-#[actix_web::main]
+#[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref(), &cli.overrides()) {

@@ -1,0 +1,89 @@
+//! Tests that keep the module invariants (README § Architecture) true as the code grows.
+//! They read the source tree; a violation names the file and line.
+
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// (file relative to src/, line number, code line) for every non-comment line.
+fn code_lines() -> Vec<(String, usize, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut out = Vec::new();
+    for f in files {
+        let rel = f.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/");
+        if rel == "architecture.rs" {
+            continue;
+        }
+        for (i, line) in std::fs::read_to_string(&f).unwrap().lines().enumerate() {
+            let t = line.trim_start();
+            if !t.starts_with("//") {
+                out.push((rel.clone(), i + 1, line.to_string()));
+            }
+        }
+    }
+    out
+}
+
+fn violations(pattern: &str, allowed: impl Fn(&str) -> bool) -> Vec<String> {
+    code_lines()
+        .into_iter()
+        .filter(|(file, _, line)| line.contains(pattern) && !allowed(file))
+        .map(|(file, n, line)| format!("src/{file}:{n}: {}", line.trim()))
+        .collect()
+}
+
+#[test]
+fn only_web_knows_actix() {
+    let v = violations("actix", |f| f.starts_with("web/"));
+    assert!(v.is_empty(), "actix outside src/web:\n{}", v.join("\n"));
+}
+
+#[test]
+fn only_fhir_makes_outbound_http() {
+    let v = violations("reqwest", |f| f.starts_with("fhir/"));
+    assert!(v.is_empty(), "reqwest outside src/fhir:\n{}", v.join("\n"));
+}
+
+#[test]
+fn the_sandbox_is_wired_in_only_at_startup() {
+    let allowed =
+        |f: &str| f.starts_with("sandbox/") || f == "web/sandbox.rs" || f == "web/mod.rs" || f == "startup.rs";
+    let v = violations("sandbox::", allowed);
+    assert!(v.is_empty(), "product code depends on the sandbox:\n{}", v.join("\n"));
+}
+
+#[test]
+fn libraries_log_instead_of_printing() {
+    let allowed = |f: &str| f == "main.rs";
+    let mut v = violations("println!", allowed);
+    v.extend(violations("eprintln!", allowed));
+    v.extend(violations("dbg!", |_| false));
+    assert!(v.is_empty(), "print outside main.rs:\n{}", v.join("\n"));
+}
+
+#[test]
+fn every_module_states_its_invariants() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            let text = std::fs::read_to_string(path.join("mod.rs")).unwrap();
+            assert!(text.starts_with("//!"), "{}/mod.rs must open with a module doc", path.display());
+        }
+    }
+    for root in ["lib.rs", "main.rs"] {
+        let text = std::fs::read_to_string(src.join(root)).unwrap();
+        assert!(text.contains("#![forbid(unsafe_code)]"), "{root} forbids unsafe code");
+    }
+}
