@@ -49,8 +49,16 @@ error_codes! {
     PayloadTooLarge => ("payload_too_large", 413, "The request body is too large"),
     UnsupportedMediaType => ("unsupported_media_type", 415, "The request body has an unsupported content type"),
     LaunchInvalid => ("launch_invalid", 400, "This launch cannot be started"),
+    LaunchUnknownIssuer => ("launch_unknown_issuer", 400, "chartdesk is not set up for this EHR"),
+    LaunchStateInvalid => ("launch_state_invalid", 400, "This sign-in has expired or was already used"),
+    LaunchCookiesBlocked => ("launch_cookies_blocked", 400, "Your browser blocked chartdesk's cookie"),
+    LaunchEhrError => ("launch_ehr_error", 400, "The EHR did not authorize chartdesk"),
+    LaunchTokenRejected => ("launch_token_rejected", 401, "The EHR did not complete the sign-in"),
+    LaunchIdentityInvalid => ("launch_identity_invalid", 401, "The EHR's identity token could not be verified"),
+    SessionExpired => ("session_expired", 401, "Your chartdesk session has ended"),
     SandboxDisabled => ("sandbox_disabled", 404, "The sandbox EHR is not enabled on this server"),
     Internal => ("internal", 500, "Something went wrong on our side"),
+    EhrUnavailable => ("ehr_unavailable", 502, "The EHR could not be reached"),
     ServiceUnavailable => ("service_unavailable", 503, "A service chartdesk depends on is unavailable"),
 }
 

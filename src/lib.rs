@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod error;
 pub mod fhir;
 pub mod keys;

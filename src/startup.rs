@@ -8,6 +8,9 @@ use std::time::Duration;
 use url::Url;
 
 use crate::config::{Config, Profile};
+use crate::crypto::Sealer;
+use crate::smart::Smart;
+use crate::smart::tenant::Tenants;
 use crate::keys::{AppKeys, KeyError};
 use crate::kv::{Kv, KvError, RedisKv, StoreKv};
 use crate::sandbox::{Sandbox, SandboxError};
@@ -30,6 +33,10 @@ pub enum StartupError {
     Sandbox(#[from] SandboxError),
     #[error("http server: {0}")]
     Serve(std::io::Error),
+    #[error("data key: {0}")]
+    Crypto(crate::crypto::CryptoError),
+    #[error("{0}")]
+    Tenant(#[from] crate::smart::tenant::TenantError),
 }
 
 /// Install the process-wide rustls crypto provider (ring). Safe to call more than once.
@@ -98,7 +105,26 @@ impl Application {
             None
         };
         let sandbox_enabled = sandbox.is_some();
-        let state = web::AppState::new(config, public_url.clone(), store.clone(), kv.clone(), redis, app_keys, sandbox);
+        let sealer = Arc::new(
+            Sealer::load(config.security.data_key.as_ref().map(|k| k.expose()), &data_dir).map_err(StartupError::Crypto)?,
+        );
+        let production = config.server.profile == Profile::Production;
+        let tenants = Tenants::resolve(&config.tenants, &public_url, production)?;
+        let smart = Arc::new(Smart::new(
+            tenants,
+            kv.clone(),
+            sealer,
+            app_keys.clone(),
+            Duration::from_secs(config.sessions.idle_timeout_secs),
+            Duration::from_secs(config.sessions.absolute_timeout_secs),
+        ));
+        let state =
+            web::AppState::new(config, public_url.clone(), store.clone(), kv.clone(), redis, app_keys, sandbox, smart);
+        if !state.cookie.secure {
+            tracing::warn!(
+                "serving over plain HTTP on a loopback address: the session cookie is not Secure and has no __Host- prefix (development only)"
+            );
+        }
         let server = web::serve(state, listener).map_err(StartupError::Serve)?;
         Ok(Application { addr, public_url, store, kv, sandbox_enabled, server })
     }

@@ -18,14 +18,13 @@ const fn u(key: &'static str, doc: &'static str, unset: &'static str) -> Doc {
     Doc { key, doc, unset: Some(unset) }
 }
 
-const CLIENTS: &str = "sandbox.clients";
-
 pub(super) const SECTIONS: &[(&str, &str)] = &[
     ("server", "HTTP server and process settings."),
     ("database", "Storage. SQLite under the data dir by default; PostgreSQL for production."),
     ("redis", "Optional Redis: sessions, caches and streams. Without it everything runs in-process + the database."),
     ("security", "Browser security headers."),
     ("telemetry", "Logs. They never contain PHI, tokens, bodies, query strings or full paths."),
+    ("sessions", "Clinician sessions: server-side, per launch, encrypted tokens."),
     ("sandbox", "The embedded sandbox EHR (synthetic data, development and tests only)."),
 ];
 
@@ -61,6 +60,14 @@ pub(super) const DOCS: &[Doc] = &[
     ),
     d("redis.key_prefix", "Prefix of every Redis key chartdesk writes."),
     d("security.frame_ancestors", "CSP frame-ancestors sources allowed to embed chartdesk (your EHRs' origins)."),
+    u(
+        "security.data_key",
+        "AES-256-GCM key for tokens and messages at rest: base64 of 32 bytes (secret). Unset: generated into <data_dir>/keys/data.key.",
+        "\"<base64 of 32 random bytes>\"",
+    ),
+    d("sessions.idle_timeout_secs", "A session unused for this many seconds ends; the clinician relaunches."),
+    d("sessions.absolute_timeout_secs", "No session lives longer than this many seconds."),
+    d("sessions.partitioned_cookie", "Add the Partitioned (CHIPS) attribute to the session cookie for third-party iframes."),
     d("telemetry.format", "\"text\" for people, \"json\" for log shippers."),
     d("telemetry.filter", "tracing filter directive, e.g. \"info\" or \"chartdesk=debug,info\"."),
     u("sandbox.enabled", "Serve the sandbox EHR under /sandbox. Unset: on in development, off in production.", "true"),
@@ -82,11 +89,37 @@ pub(super) const DOCS: &[Doc] = &[
     d("sandbox.clients[].redirect_uris", "Registered redirect URIs; relative ones resolve against server.public_url."),
     d("sandbox.clients[].launch_uri", "The app's launch URL, used by /sandbox/ehr-launch."),
     u(
+        "sandbox.clients[].toolbar_launch_uri",
+        "The app's launch URL for the toolbar launch point (no patient open).",
+        "\"/launch?point=toolbar\"",
+    ),
+    u(
         "sandbox.clients[].allowed_scopes",
         "Scopes the registration allows (Oracle Health mode trims grants to these).",
         "[\"launch\", \"openid\", \"fhirUser\"]",
     ),
+    d("tenants", "The EHRs chartdesk is registered with (one [[tenants]] block each): the issuer allow-list."),
+    d("tenants[].id", "A short name for the tenant."),
+    d("tenants[].issuer", "The FHIR base URL the EHR sends as iss (also the aud). Relative: this server (the sandbox)."),
+    d("tenants[].vendor", "Vendor profile supplying defaults: generic, epic, oracle-health or meditech (fhir-profiles/vendors/)."),
+    d("tenants[].client_id", "chartdesk's client id at this EHR."),
+    d("tenants[].client_auth", "public, client_secret_basic or private_key_jwt (our keys: /.well-known/jwks.json)."),
+    u("tenants[].client_secret", "Secret for client_secret_basic.", "\"…\""),
+    u("tenants[].signing_alg", "private_key_jwt signing algorithm: RS384 (default) or ES384.", "\"ES384\""),
+    d("tenants[].redirect_uri", "The registered redirect URI; relative resolves against server.public_url."),
+    u("tenants[].scope_style", "v1 (.read) or v2 (.rs). Default from the vendor profile.", "\"v1\""),
+    u("tenants[].authorize_method", "get or post. Default from the vendor profile (Epic: post).", "\"post\""),
+    u("tenants[].extra_headers", "Extra headers on discovery and token calls.", "{ \"Epic-Client-ID\" = \"…\" }"),
+    u("tenants[].frame_ancestors", "Origins allowed to frame chartdesk for this EHR (added to security.frame_ancestors).", "[\"https://ehr.hospital.example\"]"),
+    u("tenants[].user_scopes", "Read scopes on the user's behalf. Default from the vendor profile.", "[\"user/Practitioner.rs\"]"),
+    u("tenants[].patient_scopes", "Read scopes for the patient in context. Default from the vendor profile.", "[\"patient/Patient.r\"]"),
+    u("tenants[].launch_location", "Request launch/location.", "true"),
+    u("tenants[].offline_access", "Request offline_access.", "false"),
+    u("tenants[].online_access", "Request online_access.", "false"),
 ];
+
+/// Arrays of tables, rendered as `[[name]]` blocks after the plain sections.
+pub(super) const ARRAYS: &[&str] = &["sandbox.clients", "tenants"];
 
 /// The whole configuration as commented TOML, secrets masked.
 pub fn render_commented(config: &Config) -> String {
@@ -99,21 +132,31 @@ pub fn render_commented(config: &Config) -> String {
         out.push_str(&format!("\n# {about}\n[{section}]\n"));
         let table = value.get(section).and_then(|v| v.as_table());
         for doc in DOCS.iter().filter(|d| section_of(d.key) == *section && !d.key.contains("[]")) {
-            let key = &doc.key[section.len() + 1..];
-            if doc.key == CLIENTS {
-                continue; // rendered below as array-of-tables
+            if ARRAYS.contains(&doc.key) {
+                continue; // rendered below as [[…]] blocks
             }
+            let key = &doc.key[section.len() + 1..];
             push_key(&mut out, key, doc, table.and_then(|t| t.get(key)));
         }
     }
-    let clients =
-        value.get("sandbox").and_then(|s| s.get("clients")).and_then(|c| c.as_array()).cloned().unwrap_or_default();
-    out.push_str(&format!("\n# {}\n", doc_for(CLIENTS).doc));
-    for client in &clients {
-        out.push_str("[[sandbox.clients]]\n");
-        for doc in DOCS.iter().filter(|d| d.key.starts_with("sandbox.clients[].")) {
-            let key = &doc.key["sandbox.clients[].".len()..];
-            push_key(&mut out, key, doc, client.get(key));
+    for array in ARRAYS {
+        let items = array
+            .split('.')
+            .try_fold(&value, |v, k| v.get(k))
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default();
+        out.push_str(&format!("\n# {}\n", doc_for(array).doc));
+        if items.is_empty() {
+            out.push_str("# (none)\n");
+        }
+        let prefix = format!("{array}[].");
+        for item in &items {
+            out.push_str(&format!("[[{array}]]\n"));
+            for doc in DOCS.iter().filter(|d| d.key.starts_with(&prefix)) {
+                let key = &doc.key[prefix.len()..];
+                push_key(&mut out, key, doc, item.get(key));
+            }
         }
     }
     out
@@ -122,9 +165,21 @@ pub fn render_commented(config: &Config) -> String {
 fn push_key(out: &mut String, key: &str, doc: &Doc, value: Option<&toml::Value>) {
     out.push_str(&format!("# {}\n", doc.doc));
     match (value, doc.unset) {
-        (Some(v), _) => out.push_str(&format!("{key} = {v}\n")),
+        (Some(v), _) => out.push_str(&format!("{key} = {}\n", inline(v))),
         (None, Some(example)) => out.push_str(&format!("# {key} = {example}\n")),
         (None, None) => out.push_str(&format!("# {key} = (unset)\n")),
+    }
+}
+
+/// A value on one line (tables as inline tables).
+fn inline(v: &toml::Value) -> String {
+    match v {
+        toml::Value::Table(t) => {
+            let parts: Vec<String> = t.iter().map(|(k, v)| format!("{} = {}", toml::Value::String(k.clone()), inline(v))).collect();
+            format!("{{ {} }}", parts.join(", "))
+        }
+        toml::Value::Array(a) => format!("[{}]", a.iter().map(inline).collect::<Vec<_>>().join(", ")),
+        other => other.to_string(),
     }
 }
 
@@ -168,6 +223,7 @@ pub(super) fn assert_complete(config: &Config) {
             "doc entry `{}` names no key and has no example",
             doc.key
         );
-        assert!(SECTIONS.iter().any(|(s, _)| *s == section_of(doc.key)), "{} has no section", doc.key);
+        let in_array = ARRAYS.iter().any(|a| doc.key == *a || doc.key.starts_with(&format!("{a}[].")));
+        assert!(in_array || SECTIONS.iter().any(|(s, _)| *s == section_of(doc.key)), "{} has no section", doc.key);
     }
 }

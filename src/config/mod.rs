@@ -71,7 +71,7 @@ pub enum Profile {
     Production,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, Default)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -79,7 +79,25 @@ pub struct Config {
     pub redis: RedisConfig,
     pub security: SecurityConfig,
     pub telemetry: TelemetryConfig,
+    pub sessions: SessionConfig,
     pub sandbox: SandboxConfig,
+    /// The EHRs chartdesk is registered with: the issuer allow-list.
+    pub tenants: Vec<TenantConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            redis: RedisConfig::default(),
+            security: SecurityConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            sessions: SessionConfig::default(),
+            sandbox: SandboxConfig::default(),
+            tenants: default_tenants(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -148,13 +166,139 @@ impl Default for RedisConfig {
 pub struct SecurityConfig {
     /// CSP `frame-ancestors` sources allowed to embed chartdesk (the EHRs' origins).
     pub frame_ancestors: Vec<String>,
+    /// AES-256-GCM key for data at rest (base64 of 32 bytes); unset: generated in the data dir.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_key: Option<Secret>,
 }
 
 impl Default for SecurityConfig {
     fn default() -> Self {
-        SecurityConfig { frame_ancestors: vec!["'self'".into()] }
+        SecurityConfig { frame_ancestors: vec!["'self'".into()], data_key: None }
     }
 }
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// A session not used for this long ends (ASVS 7.3.1).
+    pub idle_timeout_secs: u64,
+    /// No session lives longer than this (ASVS 7.3.2).
+    pub absolute_timeout_secs: u64,
+    /// Add the `Partitioned` (CHIPS) attribute to the session cookie.
+    pub partitioned_cookie: bool,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig { idle_timeout_secs: 15 * 60, absolute_timeout_secs: 12 * 3600, partitioned_cookie: false }
+    }
+}
+
+/// `authorize` as a browser redirect (GET) or an auto-submitted form (POST).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthorizeMethod {
+    Get,
+    Post,
+}
+
+/// Our signing algorithm for `private_key_jwt` client assertions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SigningAlg {
+    RS384,
+    ES384,
+}
+
+/// One EHR registration (an entry of the issuer allow-list). Unset keys come from the
+/// vendor profile in fhir-profiles/vendors/<vendor>.toml.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    pub id: String,
+    /// The FHIR base URL the EHR sends as `iss`. A relative URL means this server (the sandbox).
+    pub issuer: String,
+    pub vendor: String,
+    pub client_id: String,
+    pub client_auth: ClientAuth,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_alg: Option<SigningAlg>,
+    #[serde(default = "default_redirect")]
+    pub redirect_uri: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope_style: Option<crate::smart::request::ScopeStyle>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorize_method: Option<AuthorizeMethod>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_headers: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_ancestors: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_scopes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient_scopes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_location: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_access: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online_access: Option<bool>,
+}
+
+fn default_redirect() -> String {
+    "/callback".into()
+}
+
+/// chartdesk's registrations with the four sandbox tenants (mirroring `sandbox.clients`).
+fn default_tenants() -> Vec<TenantConfig> {
+    let t = |id: &str, issuer: &str, vendor: &str, client_id: &str, client_auth| TenantConfig {
+        id: id.into(),
+        issuer: issuer.into(),
+        vendor: vendor.into(),
+        client_id: client_id.into(),
+        client_auth,
+        client_secret: None,
+        signing_alg: None,
+        redirect_uri: default_redirect(),
+        scope_style: None,
+        authorize_method: None,
+        extra_headers: None,
+        frame_ancestors: None,
+        user_scopes: None,
+        patient_scopes: None,
+        launch_location: None,
+        offline_access: None,
+        online_access: None,
+    };
+    let mut oracle = t(
+        "sandbox-oracle-health",
+        "/sandbox/oracle-health/r4/5c1e7b52-8f3d-4c1a-9e6b-2d7f0a93c4e1",
+        "oracle-health",
+        "chartdesk-oracle",
+        ClientAuth::ClientSecretBasic,
+    );
+    oracle.client_secret = Some(Secret::new(SANDBOX_SECRET));
+    let mut epic = t(
+        "sandbox-epic",
+        "/sandbox/epic/interconnect-fhir-oauth/api/FHIR/R4",
+        "epic",
+        "chartdesk-epic",
+        ClientAuth::PrivateKeyJwt,
+    );
+    // The Epic profile authorizes with a POST form (auto-submitted by script); the built-in
+    // sandbox tenant uses GET so that a plain `curl -L` can follow a whole launch.
+    epic.authorize_method = Some(AuthorizeMethod::Get);
+    vec![
+        t("sandbox-generic", "/sandbox/generic/fhir", "generic", "chartdesk-generic", ClientAuth::Public),
+        epic,
+        oracle,
+        t("sandbox-meditech", "/sandbox/meditech/v2/uscore/STU6", "meditech", "chartdesk-meditech", ClientAuth::Public),
+    ]
+}
+
+/// The sandbox-only secret shared by the default Oracle-mode registration on both sides.
+const SANDBOX_SECRET: &str = "sandbox-only-secret-change-me";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -231,6 +375,9 @@ pub struct SandboxClient {
     pub redirect_uris: Vec<String>,
     /// The app's launch URL that `/sandbox/ehr-launch` redirects to.
     pub launch_uri: String,
+    /// The launch URL of the toolbar launch point (used when no patient is open).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toolbar_launch_uri: Option<String>,
     /// Scopes the registration allows; the Oracle Health mode trims grants to this list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_scopes: Option<Vec<String>>,
@@ -245,10 +392,11 @@ fn default_sandbox_clients() -> Vec<SandboxClient> {
         jwks: None,
         redirect_uris: vec!["/callback".into()],
         launch_uri: "/launch".into(),
+        toolbar_launch_uri: Some("/launch?point=toolbar".into()),
         allowed_scopes: None,
     };
     let mut oracle = client("oracle-health", "chartdesk-oracle", ClientAuth::ClientSecretBasic);
-    oracle.client_secret = Some(Secret::new("sandbox-only-secret-change-me"));
+    oracle.client_secret = Some(Secret::new(SANDBOX_SECRET));
     oracle.allowed_scopes = Some(
         [
             "launch",

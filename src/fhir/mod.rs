@@ -5,4 +5,6 @@
 //!   is built here: no redirects followed, timeouts always set, TLS verification on;
 //! - (with the context issue) FHIR access is read-only by construction.
 
+pub mod client;
+pub mod discovery;
 pub mod http;

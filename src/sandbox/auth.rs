@@ -19,7 +19,7 @@ use url::Url;
 
 use super::clients::Client;
 use super::tenant::{Tenant, Vendor};
-use super::{LaunchContext, Request, Response, Sandbox, data, pages};
+use super::{IdTokenFault, LaunchContext, Request, Response, Sandbox, data, pages};
 use crate::config::ClientAuth;
 use crate::keys::random_token;
 use crate::kv;
@@ -394,6 +394,7 @@ fn standalone_context(sb: &Sandbox, user: &str, patient: Option<&str>) -> Launch
         login_department: department,
         need_patient_banner: true,
         auth_error: None,
+        id_token_fault: None,
     }
 }
 
@@ -877,21 +878,38 @@ fn id_token(
         Vendor::OracleHealth => ctx.practitioner.trim_start_matches("pr-").to_string(),
         _ => hex(&Sha256::digest(reference.as_bytes())),
     };
+    let fault = ctx.id_token_fault;
+    let t = if fault == Some(IdTokenFault::Expired) { now() - 3600 } else { now() };
     let claims = IdClaims {
-        iss: tenant.issuer(&sb.public),
+        iss: if fault == Some(IdTokenFault::WrongIss) { "https://other-ehr.example/oauth2".into() } else { tenant.issuer(&sb.public) },
         sub,
-        aud: client.client_id.clone(),
-        exp: now() + if tenant.vendor == Vendor::Epic { 300 } else { 3600 },
-        iat: now(),
+        aud: if fault == Some(IdTokenFault::WrongAud) { "some-other-app".into() } else { client.client_id.clone() },
+        exp: t + if tenant.vendor == Vendor::Epic { 300 } else { 3600 },
+        iat: t,
         auth_time,
-        nonce,
+        nonce: if fault == Some(IdTokenFault::WrongNonce) { Some("not-the-nonce-you-sent".into()) } else { nonce },
         fhir_user: fhir_user.clone(),
         profile: (tenant.vendor == Vendor::Generic).then_some(fhir_user),
         name: (tenant.vendor == Vendor::OracleHealth).then(|| practitioner.map(data::display_name).unwrap_or_default()),
         preferred_username: (tenant.vendor == Vendor::Epic && profile_scope)
             .then(|| ctx.practitioner.trim_start_matches("pr-").to_uppercase()),
     };
-    sb.signing.sign(&claims).ok()
+    match fault {
+        Some(IdTokenFault::RotatedKey) => sb.rotation.sign(&claims).ok(),
+        Some(IdTokenFault::AlgNone) => {
+            let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+            let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).ok()?);
+            Some(format!("{header}.{payload}."))
+        }
+        Some(IdTokenFault::BadSignature) => {
+            let jwt = sb.signing.sign(&claims).ok()?;
+            let (head, sig) = jwt.rsplit_once('.')?;
+            let mut raw = URL_SAFE_NO_PAD.decode(sig).ok()?;
+            raw[0] ^= 0x55;
+            Some(format!("{head}.{}", URL_SAFE_NO_PAD.encode(raw)))
+        }
+        _ => sb.signing.sign(&claims).ok(),
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -34,6 +34,8 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     /// Absolute launch URL.
     pub launch_uri: String,
+    /// Absolute launch URL of the toolbar (no patient) launch point, if registered.
+    pub toolbar_launch_uri: Option<String>,
     pub allowed_scopes: Option<Vec<String>>,
 }
 
@@ -97,6 +99,7 @@ impl Registry {
                 jwks,
                 redirect_uris: c.redirect_uris.iter().map(|u| absolute(u)).collect::<Result<_, _>>()?,
                 launch_uri: absolute(&c.launch_uri)?,
+                toolbar_launch_uri: c.toolbar_launch_uri.as_deref().map(absolute).transpose()?,
                 allowed_scopes: c.allowed_scopes.clone(),
             }));
         }

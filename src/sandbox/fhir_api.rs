@@ -10,26 +10,13 @@ use super::search;
 use super::tenant::Tenant;
 use super::{Request, Response, Sandbox};
 use crate::smart::scope::{Context, Interaction, Scope, parse_list};
-use crate::store::JournalEntry;
 
 pub(super) async fn handle(sb: &Sandbox, tenant: &Tenant, req: &Request<'_>) -> Response {
     let (response, kind, client_id) = dispatch(sb, tenant, req).await;
-    let path = if req.path.is_empty() { "/" } else { req.path };
-    let entry = JournalEntry {
-        tenant: tenant.id.to_string(),
-        method: req.method.to_string(),
-        path: path.to_string(),
-        query: (!req.query.is_empty()).then(|| req.query.to_string()),
-        status: response.status,
-        kind: kind.to_string(),
-        client_id,
-    };
-    match sb.store.journal_append(&entry).await {
-        Ok(_) => response,
-        Err(e) => {
-            tracing::error!(error = %e, "sandbox journal append failed");
-            outcome(500, "exception", "the sandbox could not record this request")
-        }
+    if sb.record(tenant, req, response.status, kind.to_string(), client_id).await {
+        response
+    } else {
+        outcome(500, "exception", "the sandbox could not record this request")
     }
 }
 

@@ -10,7 +10,7 @@ use url::Url;
 
 use super::auth::{AuthError, LaunchRecord, NS_LAUNCH, digest, reference_id};
 use super::data::display_name;
-use super::{LaunchContext, Response, Sandbox, pages};
+use super::{IdTokenFault, LaunchContext, Response, Sandbox, pages};
 use crate::keys::random_token;
 use crate::kv;
 
@@ -119,6 +119,15 @@ fn prepare(sb: &Sandbox, p: &HashMap<String, String>) -> Result<(LaunchRecord, S
             format!("Unknown auth_error `{e}`. Known: {}.", AuthError::ALL.map(AuthError::as_str).join(", "))
         })?),
     };
+    let id_token_fault = match get("id_token_fault") {
+        None => None,
+        Some(f) => Some(IdTokenFault::parse(f).ok_or_else(|| {
+            format!("Unknown id_token_fault `{f}`. Known: {}.", IdTokenFault::ALL.map(IdTokenFault::as_str).join(", "))
+        })?),
+    };
+    if id_token_fault == Some(IdTokenFault::RotatedKey) {
+        sb.rotated.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     let client = match get("client") {
         Some(id) => {
             sb.clients.get(tenant.id, id).ok_or_else(|| format!("No client `{id}` is registered with {vendor}."))?
@@ -144,9 +153,15 @@ fn prepare(sb: &Sandbox, p: &HashMap<String, String>) -> Result<(LaunchRecord, S
         login_department: department,
         need_patient_banner,
         auth_error,
+        id_token_fault,
+    };
+    // A launch without a patient comes from a toolbar or dashboard launch point.
+    let launch_uri = match (&ctx.patient, &client.toolbar_launch_uri) {
+        (None, Some(toolbar)) => toolbar.clone(),
+        _ => client.launch_uri.clone(),
     };
     let record = LaunchRecord { tenant: tenant.id.to_string(), client_id: client.client_id.clone(), ctx };
-    Ok((record, client.launch_uri.clone(), tenant.fhir_base(&sb.public)))
+    Ok((record, launch_uri, tenant.fhir_base(&sb.public)))
 }
 
 /// Label for a practitioner on the launch page: name, role and department.

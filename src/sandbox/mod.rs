@@ -109,6 +109,9 @@ pub struct Sandbox {
     data: Dataset,
     clients: clients::Registry,
     signing: SigningKey,
+    /// The next signing key, published in the JWKS once a rotated-key launch has happened.
+    rotation: SigningKey,
+    rotated: std::sync::atomic::AtomicBool,
     kv: Arc<dyn Kv>,
     store: Arc<dyn Store>,
     config: SandboxConfig,
@@ -129,7 +132,20 @@ impl Sandbox {
         let clients = clients::Registry::new(&config.clients, &tenants, &public, &app_jwks)?;
         let signing =
             SigningKey::load_or_create(&data_dir.join("keys/sandbox-rs256.pem"), jsonwebtoken::Algorithm::RS256)?;
-        Ok(Sandbox { public, tenants, data: Dataset::embedded(), clients, signing, kv, store, config: config.clone() })
+        let rotation =
+            SigningKey::load_or_create(&data_dir.join("keys/sandbox-rs256-next.pem"), jsonwebtoken::Algorithm::RS256)?;
+        Ok(Sandbox {
+            public,
+            tenants,
+            data: Dataset::embedded(),
+            clients,
+            signing,
+            rotation,
+            rotated: std::sync::atomic::AtomicBool::new(false),
+            kv,
+            store,
+            config: config.clone(),
+        })
     }
 
     pub fn tenants(&self) -> &[Arc<Tenant>] {
@@ -153,9 +169,15 @@ impl Sandbox {
         fhir_api::handle(self, tenant, req).await
     }
 
-    /// Any request below a tenant's authorization-server base.
+    /// Any request below a tenant's authorization-server base (journaled as `auth:…`).
     pub async fn auth(&self, tenant: &Tenant, req: &Request<'_>) -> Response {
-        auth::handle(self, tenant, req).await
+        let response = auth::handle(self, tenant, req).await;
+        let kind = format!("auth:{}", req.path.trim_start_matches('/').split('/').next_back().unwrap_or(""));
+        if self.record(tenant, req, response.status, kind, None).await {
+            response
+        } else {
+            Response::json(500, serde_json::json!({"error": "server_error", "error_description": "the sandbox could not record this request"}))
+        }
     }
 
     /// `GET /sandbox`: the launch page.
@@ -168,11 +190,32 @@ impl Sandbox {
         launch::ehr_launch(self, query).await
     }
 
-    /// `GET /sandbox/journal?since=N`.
-    pub async fn journal(&self, since: i64, limit: u32) -> Result<Value, crate::store::StoreError> {
+    /// `GET /sandbox/journal?since=N[&include=auth]`: FHIR API requests, and with
+    /// `include=auth` the authorization-server requests too (kinds `auth:…`).
+    pub async fn journal(&self, since: i64, limit: u32, include_auth: bool) -> Result<Value, crate::store::StoreError> {
         let entries = self.store.journal_since(since, limit).await?;
         let next = entries.last().map(|e| e.seq).unwrap_or(since);
+        let entries: Vec<_> = entries.into_iter().filter(|e| include_auth || !e.entry.kind.starts_with("auth:")).collect();
         Ok(serde_json::json!({ "entries": entries, "next_since": next }))
+    }
+
+    async fn record(&self, tenant: &Tenant, req: &Request<'_>, status: u16, kind: String, client_id: Option<String>) -> bool {
+        let entry = crate::store::JournalEntry {
+            tenant: tenant.id.to_string(),
+            method: req.method.to_string(),
+            path: if req.path.is_empty() { "/".into() } else { req.path.to_string() },
+            query: (!req.query.is_empty()).then(|| req.query.to_string()),
+            status,
+            kind,
+            client_id,
+        };
+        match self.store.journal_append(&entry).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "sandbox journal append failed");
+                false
+            }
+        }
     }
 
     /// A help page that Oracle-mode `error_uri` values point at.
@@ -210,4 +253,49 @@ pub struct LaunchContext {
     pub login_department: Option<String>,
     pub need_patient_banner: bool,
     pub auth_error: Option<AuthError>,
+    /// A deliberately broken id_token, to test the app's verification.
+    #[serde(default)]
+    pub id_token_fault: Option<IdTokenFault>,
+}
+
+/// Sandbox-only id_token faults (selectable per launch with `id_token_fault=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdTokenFault {
+    BadSignature,
+    WrongIss,
+    WrongAud,
+    Expired,
+    WrongNonce,
+    AlgNone,
+    /// Signed with a second key that the JWKS starts publishing only now (key rotation).
+    RotatedKey,
+}
+
+impl IdTokenFault {
+    pub const ALL: [IdTokenFault; 7] = [
+        IdTokenFault::BadSignature,
+        IdTokenFault::WrongIss,
+        IdTokenFault::WrongAud,
+        IdTokenFault::Expired,
+        IdTokenFault::WrongNonce,
+        IdTokenFault::AlgNone,
+        IdTokenFault::RotatedKey,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdTokenFault::BadSignature => "bad_signature",
+            IdTokenFault::WrongIss => "wrong_iss",
+            IdTokenFault::WrongAud => "wrong_aud",
+            IdTokenFault::Expired => "expired",
+            IdTokenFault::WrongNonce => "wrong_nonce",
+            IdTokenFault::AlgNone => "alg_none",
+            IdTokenFault::RotatedKey => "rotated_key",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<IdTokenFault> {
+        Self::ALL.into_iter().find(|f| f.as_str() == s)
+    }
 }

@@ -1,4 +1,147 @@
-//! SMART App Launch, app side. (The launch flow itself arrives with the SMART issue; today
-//! this holds the scope grammar that the sandbox EHR and later the ABAC engine share.)
+//! SMART App Launch 2.2, app side: EHR and standalone launch, callback, token, identity,
+//! sessions and refresh.
+//!
+//! Invariants:
+//! - an `iss` outside the tenant allow-list is refused before any outbound request;
+//! - every authorization request carries PKCE S256 (even when discovery does not advertise
+//!   it), `aud` equal to the launch `iss`, and a `state` of 256 CSPRNG bits that is
+//!   single-use, expires after 10 minutes and is bound to this browser's cookie;
+//! - the callback checks `state` before anything else; no token request without it;
+//! - requested scopes are built from types that can only express reads; a write scope an
+//!   EHR grants anyway is dropped, logged and never used;
+//! - id_tokens are verified (signature against the issuer's JWKS with one refetch on an
+//!   unknown key, `iss`, `aud`, `exp` with 60 s skew, `nonce`; never `alg: none`);
+//! - tokens live only server-side, sealed; never in URLs, cookies, pages or logs;
+//! - all EHR I/O goes through `fhir` (HTTP) and the `oauth2`/`openidconnect` crates.
 
+mod chart;
+mod flow;
+mod identity;
+pub mod request;
 pub mod scope;
+pub mod session;
+pub mod tenant;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::RwLock;
+
+use crate::crypto::Sealer;
+use crate::error::{ErrorCode, HasErrorCode};
+use crate::fhir::discovery::{Discovered, DiscoveryError, discover};
+use crate::keys::AppKeys;
+use crate::kv::{Kv, KvError};
+use session::{SessionError, Sessions};
+use tenant::{Tenant, Tenants};
+
+pub use flow::{Authorize, Callback, Started};
+
+const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
+
+/// The session binding of a browser: the digest of its cookie value.
+pub fn session_binding(cookie: &str) -> String {
+    flow::digest(cookie)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("the launch is missing `{0}`; please open chartdesk again from your EHR")]
+    MissingParameter(&'static str),
+    #[error("the launch parameter `{0}` is not valid")]
+    BadParameter(&'static str),
+    #[error("chartdesk is not set up for this EHR (its address is not on chartdesk's list)")]
+    UnknownIssuer,
+    #[error("no tenant `{0}` is configured")]
+    UnknownTenant(String),
+    #[error("this sign-in is unknown, expired or was already used; please open chartdesk again from your EHR")]
+    StateInvalid,
+    #[error("your browser did not keep chartdesk's cookie, so this sign-in cannot be completed here")]
+    CookieMissing,
+    #[error("the EHR's answer names a different authorization server than the one chartdesk called")]
+    IssuerMismatch,
+    #[error("the EHR's SMART configuration could not be read")]
+    Discovery(#[from] DiscoveryError),
+    #[error("the EHR could not be reached or answered incorrectly")]
+    EhrUnavailable(String),
+    #[error("the EHR refused the sign-in ({0})")]
+    TokenRejected(String),
+    #[error("the EHR's identity token failed verification ({0})")]
+    IdentityInvalid(String),
+    #[error("your chartdesk session has ended; please open chartdesk again from your EHR")]
+    SessionEnded,
+    #[error("temporary storage is unavailable")]
+    Storage(#[from] SessionError),
+}
+
+impl From<KvError> for LaunchError {
+    fn from(e: KvError) -> Self {
+        LaunchError::Storage(SessionError::Kv(e))
+    }
+}
+
+impl HasErrorCode for LaunchError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            LaunchError::MissingParameter(_) | LaunchError::BadParameter(_) => ErrorCode::LaunchInvalid,
+            LaunchError::UnknownIssuer | LaunchError::UnknownTenant(_) => ErrorCode::LaunchUnknownIssuer,
+            LaunchError::StateInvalid => ErrorCode::LaunchStateInvalid,
+            LaunchError::CookieMissing => ErrorCode::LaunchCookiesBlocked,
+            LaunchError::IssuerMismatch | LaunchError::TokenRejected(_) => ErrorCode::LaunchTokenRejected,
+            LaunchError::Discovery(_) | LaunchError::EhrUnavailable(_) => ErrorCode::EhrUnavailable,
+            LaunchError::IdentityInvalid(_) => ErrorCode::LaunchIdentityInvalid,
+            LaunchError::SessionEnded => ErrorCode::SessionExpired,
+            LaunchError::Storage(_) => ErrorCode::ServiceUnavailable,
+        }
+    }
+}
+
+/// The SMART service: tenants, discovery and identity caches, sessions.
+pub struct Smart {
+    pub tenants: Tenants,
+    pub sessions: Sessions,
+    http: reqwest::Client,
+    kv: Arc<dyn Kv>,
+    keys: Arc<AppKeys>,
+    discovery: RwLock<HashMap<String, (Instant, Arc<Discovered>)>>,
+    oidc: RwLock<HashMap<String, (Instant, Arc<openidconnect::core::CoreProviderMetadata>)>>,
+    refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Smart {
+    pub fn new(
+        tenants: Tenants,
+        kv: Arc<dyn Kv>,
+        sealer: Arc<Sealer>,
+        keys: Arc<AppKeys>,
+        idle: Duration,
+        absolute: Duration,
+    ) -> Smart {
+        Smart {
+            tenants,
+            sessions: Sessions::new(kv.clone(), sealer, idle, absolute),
+            http: crate::fhir::http::ehr_client(Duration::from_secs(10)),
+            kv,
+            keys,
+            discovery: RwLock::new(HashMap::new()),
+            oidc: RwLock::new(HashMap::new()),
+            refresh_locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Discovery for a tenant, cached for an hour.
+    pub async fn discovery(&self, tenant: &Tenant) -> Result<Arc<Discovered>, LaunchError> {
+        if let Some((at, d)) = self.discovery.read().await.get(&tenant.id) {
+            if at.elapsed() < DISCOVERY_TTL {
+                return Ok(d.clone());
+            }
+        }
+        let d = Arc::new(discover(&self.http, &tenant.issuer, &tenant.extra_headers).await?);
+        if !d.code_challenge_methods.iter().any(|m| m == "S256") {
+            tracing::info!(tenant = %tenant.id, "discovery does not advertise PKCE S256; sending it anyway");
+        }
+        self.discovery.write().await.insert(tenant.id.clone(), (Instant::now(), d.clone()));
+        Ok(d)
+    }
+}

@@ -83,7 +83,8 @@ pub async fn security_headers(
     let h = res.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    if let Some(csp) = csp {
+    // Pages that need a tenant-specific policy set their own; everything else gets the default.
+    if let Some(csp) = csp.filter(|_| !h.contains_key(header::CONTENT_SECURITY_POLICY)) {
         h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     // Anything that may carry user, patient or launch context must not be cached; handlers
@@ -94,17 +95,24 @@ pub async fn security_headers(
     Ok(res)
 }
 
-/// The Content-Security-Policy value for the configured frame ancestors.
-pub fn content_security_policy(frame_ancestors: &[String]) -> HeaderValue {
-    let ancestors: Vec<&str> = frame_ancestors
-        .iter()
+fn sources(list: &[String]) -> Vec<&str> {
+    list.iter()
         .map(String::as_str)
         .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic()) && !s.contains(';') && !s.contains(','))
-        .collect();
+        .collect()
+}
+
+/// The Content-Security-Policy value: the given frame ancestors, and form targets beyond
+/// 'self' (an EHR's authorize endpoint for POST launches).
+pub fn content_security_policy(frame_ancestors: &[String], form_action: &[String]) -> HeaderValue {
+    let ancestors = sources(frame_ancestors);
     let ancestors = if ancestors.is_empty() { "'none'".to_string() } else { ancestors.join(" ") };
+    let mut forms = vec!["'self'"];
+    forms.extend(sources(form_action));
     let value = format!(
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
-         form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors {ancestors}"
+         form-action {}; base-uri 'none'; object-src 'none'; frame-ancestors {ancestors}",
+        forms.join(" ")
     );
     HeaderValue::from_str(&value)
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'"))
@@ -126,10 +134,11 @@ mod tests {
 
     #[test]
     fn csp_drops_injection_attempts() {
-        let v = content_security_policy(&["https://ehr.example".into(), "x; script-src *".into()]);
+        let v = content_security_policy(&["https://ehr.example".into(), "x; script-src *".into()], &[]);
         let s = v.to_str().unwrap();
         assert!(s.ends_with("frame-ancestors https://ehr.example"), "{s}");
-        let none = content_security_policy(&[]);
+        let none = content_security_policy(&[], &["https://auth.example".into()]);
+        assert!(none.to_str().unwrap().contains("form-action 'self' https://auth.example;"));
         assert!(none.to_str().unwrap().ends_with("frame-ancestors 'none'"));
     }
 }

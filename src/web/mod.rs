@@ -12,6 +12,7 @@
 
 pub mod error;
 mod health;
+pub mod launch;
 pub mod middleware;
 mod pages;
 mod sandbox;
@@ -42,10 +43,13 @@ pub struct AppState {
     pub app_keys: Arc<AppKeys>,
     /// The embedded sandbox EHR, when enabled. Read only by [`sandbox::mount`].
     pub sandbox: Option<Arc<crate::sandbox::Sandbox>>,
+    pub smart: Arc<crate::smart::Smart>,
+    pub cookie: launch::CookiePolicy,
     pub(crate) csp: HeaderValue,
 }
 
 impl AppState {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Arc<Config>,
         public_url: url::Url,
@@ -54,9 +58,11 @@ impl AppState {
         redis: Option<Arc<dyn Kv>>,
         app_keys: Arc<AppKeys>,
         sandbox: Option<Arc<crate::sandbox::Sandbox>>,
+        smart: Arc<crate::smart::Smart>,
     ) -> AppState {
-        let csp = middleware::content_security_policy(&config.security.frame_ancestors);
-        AppState { config, public_url, store, kv, redis, app_keys, sandbox, csp }
+        let csp = middleware::content_security_policy(&config.security.frame_ancestors, &[]);
+        let cookie = launch::CookiePolicy::for_url(&public_url, config.sessions.partitioned_cookie);
+        AppState { config, public_url, store, kv, redis, app_keys, sandbox, smart, cookie, csp }
     }
 }
 
@@ -80,9 +86,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
         }))
         .route("/", web::get().to(pages::home))
         .route("/static/chartdesk.css", web::get().to(pages::stylesheet))
+        .route("/static/autosubmit.js", web::get().to(pages::autosubmit))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .route("/.well-known/jwks.json", web::get().to(pages::jwks));
+        .route("/.well-known/jwks.json", web::get().to(pages::jwks))
+        .configure(launch::routes);
     match &state.sandbox {
         Some(sb) => sandbox::mount(cfg, sb.clone()),
         None => sandbox::mount_disabled(cfg),

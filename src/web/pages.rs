@@ -27,6 +27,13 @@ pub async fn stylesheet() -> HttpResponse {
         .body(include_str!("../../smart-launch/static/chartdesk.css"))
 }
 
+pub async fn autosubmit() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("cache-control", "public, max-age=3600"))
+        .body(include_str!("../../smart-launch/static/autosubmit.js"))
+}
+
 /// chartdesk's public keys for `private_key_jwt` client authentication.
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().insert_header(("cache-control", "public, max-age=300")).json(state.app_keys.jwks())

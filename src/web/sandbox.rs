@@ -142,9 +142,11 @@ struct JournalQuery {
     #[serde(default)]
     since: i64,
     limit: Option<u32>,
+    include: Option<String>,
 }
 
 async fn journal(q: web::Query<JournalQuery>, sb: web::Data<Sandbox>) -> Result<HttpResponse, ApiError> {
     let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
-    Ok(HttpResponse::Ok().json(sb.journal(q.since, limit).await?))
+    let auth = q.include.as_deref() == Some("auth");
+    Ok(HttpResponse::Ok().json(sb.journal(q.since, limit, auth).await?))
 }

@@ -49,6 +49,7 @@ fn client(tenant: &str, id: &str, auth: ClientAuth) -> SandboxClient {
         jwks: (auth == ClientAuth::PrivateKeyJwt).then(test_jwks),
         redirect_uris: vec!["/test-callback".into()],
         launch_uri: "/test-launch".into(),
+        toolbar_launch_uri: None,
         allowed_scopes: None,
     }
 }

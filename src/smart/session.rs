@@ -1,0 +1,214 @@
+//! Server-side sessions, one per launch.
+//!
+//! A session is stored under its launch id (in Redis when configured, otherwise the
+//! database) and bound to the browser by a random cookie (only the cookie's digest is
+//! stored). Every page carries the launch id, so two launches in one browser (two patients,
+//! Hyperspace-style) have two sessions that never see each other. Access and refresh tokens
+//! are sealed with AES-256-GCM, bound to the launch id; they never reach the browser.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use subtle::ConstantTimeEq;
+
+use crate::crypto::{CryptoError, Sealer};
+use crate::kv::{self, Kv, KvError};
+
+pub const NS_PENDING: &str = "smart-pending";
+pub const NS_SESSION: &str = "session";
+
+/// An authorization request in flight, stored under the digest of its `state`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Pending {
+    pub tenant: String,
+    /// Digest of the browser-binding cookie the request was started with.
+    pub binding: String,
+    /// The PKCE verifier, sealed.
+    pub verifier: String,
+    pub nonce: String,
+    pub kind: String,
+    pub scope: String,
+    pub created_at: i64,
+}
+
+/// The signed-in user.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct User {
+    /// The OIDC issuer and subject: together the user key.
+    pub iss: Option<String>,
+    pub sub: Option<String>,
+    pub fhir_user: Option<FhirUser>,
+    /// `name` / `preferred_username` claims, when the id_token carries them.
+    pub name: Option<String>,
+    pub preferred_username: Option<String>,
+    /// false when the EHR returned no id_token although `openid` was requested.
+    pub verified: bool,
+}
+
+/// `fhirUser`, normalised against the tenant's FHIR base.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FhirUser {
+    pub resource_type: String,
+    pub id: String,
+    pub url: String,
+    /// Only a reference on the tenant's own FHIR server is ever dereferenced.
+    pub on_tenant: bool,
+}
+
+/// Launch context from the token response.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Context {
+    pub patient: Option<String>,
+    pub encounter: Option<String>,
+    pub need_patient_banner: bool,
+    pub smart_style_url: Option<String>,
+    pub tenant: Option<String>,
+    pub location: Option<String>,
+    pub login_department: Option<String>,
+    pub intent: Option<String>,
+    pub fhir_context: Vec<Value>,
+    /// Every other member of the token response (never the tokens themselves).
+    pub extra: Map<String, Value>,
+}
+
+/// What the first screen shows about the chart, fetched once per launch.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Chart {
+    pub user_name: Option<String>,
+    pub user_role: Option<String>,
+    pub department: Option<String>,
+    pub patient: Option<PatientBanner>,
+    /// Why parts are missing ("user details: the EHR denied access (403)").
+    pub unavailable: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PatientBanner {
+    pub name: String,
+    pub birth_date: Option<String>,
+    pub gender: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Session {
+    pub launch_id: String,
+    pub binding: String,
+    pub tenant: String,
+    pub kind: String,
+    pub user: User,
+    pub granted_scopes: Vec<String>,
+    pub dropped_scopes: Vec<String>,
+    pub context: Context,
+    /// Sealed [`Tokens`].
+    pub tokens: String,
+    pub token_issued_at: i64,
+    pub token_expires_at: i64,
+    pub can_refresh: bool,
+    pub created_at: i64,
+    pub last_seen: i64,
+    pub chart: Option<Chart>,
+}
+
+/// The secrets of a session; only ever held sealed.
+#[derive(Serialize, Deserialize)]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+}
+
+pub enum Loaded {
+    Active(Box<Session>),
+    Expired,
+    Missing,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Kv(#[from] KvError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+pub struct Sessions {
+    kv: Arc<dyn Kv>,
+    sealer: Arc<Sealer>,
+    idle: Duration,
+    absolute: Duration,
+}
+
+pub(crate) fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl Sessions {
+    pub fn new(kv: Arc<dyn Kv>, sealer: Arc<Sealer>, idle: Duration, absolute: Duration) -> Sessions {
+        Sessions { kv, sealer, idle, absolute }
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle
+    }
+
+    fn aad(launch_id: &str) -> String {
+        format!("session:{launch_id}")
+    }
+
+    pub fn seal_tokens(&self, launch_id: &str, tokens: &Tokens) -> Result<String, SessionError> {
+        let json = serde_json::to_vec(tokens).expect("tokens serialise");
+        Ok(self.sealer.seal(&Self::aad(launch_id), &json)?)
+    }
+
+    pub fn tokens(&self, s: &Session) -> Result<Tokens, SessionError> {
+        let json = self.sealer.open(&Self::aad(&s.launch_id), &s.tokens)?;
+        serde_json::from_slice(&json).map_err(|_| SessionError::Crypto(CryptoError::Malformed))
+    }
+
+    pub fn seal(&self, aad: &str, value: &str) -> Result<String, SessionError> {
+        Ok(self.sealer.seal(aad, value.as_bytes())?)
+    }
+
+    pub fn open(&self, aad: &str, sealed: &str) -> Result<String, SessionError> {
+        let bytes = self.sealer.open(aad, sealed)?;
+        String::from_utf8(bytes).map_err(|_| SessionError::Crypto(CryptoError::Malformed))
+    }
+
+    /// Store the session; it expires after the idle timeout or at its absolute end.
+    pub async fn save(&self, s: &Session) -> Result<(), SessionError> {
+        let remaining = (s.created_at + self.absolute.as_secs() as i64 - now()).max(1) as u64;
+        let ttl = Duration::from_secs(remaining.min(self.idle.as_secs()));
+        kv::put_json(self.kv.as_ref(), NS_SESSION, &s.launch_id, s, Some(ttl)).await?;
+        Ok(())
+    }
+
+    /// Load the session of `launch_id` for the browser whose binding digest is `binding`,
+    /// refreshing its idle timer.
+    pub async fn load(&self, launch_id: &str, binding: &str) -> Result<Loaded, SessionError> {
+        let Some(mut s): Option<Session> = kv::get_json(self.kv.as_ref(), NS_SESSION, launch_id).await? else {
+            return Ok(Loaded::Missing);
+        };
+        if !bool::from(s.binding.as_bytes().ct_eq(binding.as_bytes())) {
+            return Ok(Loaded::Missing);
+        }
+        let t = now();
+        if t - s.last_seen > self.idle.as_secs() as i64 || t - s.created_at > self.absolute.as_secs() as i64 {
+            self.kv.delete(NS_SESSION, launch_id).await?;
+            return Ok(Loaded::Expired);
+        }
+        s.last_seen = t;
+        self.save(&s).await?;
+        Ok(Loaded::Active(Box::new(s)))
+    }
+
+    /// Load without touching the idle timer or checking the browser (refresh single-flight).
+    pub async fn reload(&self, launch_id: &str) -> Result<Option<Session>, SessionError> {
+        Ok(kv::get_json(self.kv.as_ref(), NS_SESSION, launch_id).await?)
+    }
+
+    pub async fn delete(&self, launch_id: &str) -> Result<(), SessionError> {
+        self.kv.delete(NS_SESSION, launch_id).await?;
+        Ok(())
+    }
+}
