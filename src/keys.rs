@@ -125,15 +125,7 @@ pub fn generate_pem(alg: Algorithm) -> Result<String, KeyError> {
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let io = |source| KeyError::Io { path: path.into(), source };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)
+    crate::crypto::write_secret(path, bytes).map_err(|source| KeyError::Io { path: path.into(), source })
 }
 
 /// chartdesk's own client-authentication keys (RS384 and ES384), published at

@@ -9,11 +9,11 @@ use url::Url;
 
 use crate::config::{Config, Profile};
 use crate::crypto::Sealer;
-use crate::smart::Smart;
-use crate::smart::tenant::Tenants;
 use crate::keys::{AppKeys, KeyError};
 use crate::kv::{Kv, KvError, RedisKv, StoreKv};
 use crate::sandbox::{Sandbox, SandboxError};
+use crate::smart::Smart;
+use crate::smart::tenant::Tenants;
 use crate::store::{self, Store, StoreError};
 use crate::web;
 
@@ -106,10 +106,11 @@ impl Application {
         };
         let sandbox_enabled = sandbox.is_some();
         let sealer = Arc::new(
-            Sealer::load(config.security.data_key.as_ref().map(|k| k.expose()), &data_dir).map_err(StartupError::Crypto)?,
+            Sealer::load(config.security.data_key.as_ref().map(|k| k.expose()), &data_dir)
+                .map_err(StartupError::Crypto)?,
         );
         let production = config.server.profile == Profile::Production;
-        let tenants = Tenants::resolve(&config.tenants, &public_url, production)?;
+        let tenants = Tenants::resolve(&config.tenants, &public_url, production, sandbox_enabled)?;
         let smart = Arc::new(Smart::new(
             tenants,
             kv.clone(),

@@ -67,7 +67,10 @@ pub(super) const DOCS: &[Doc] = &[
     ),
     d("sessions.idle_timeout_secs", "A session unused for this many seconds ends; the clinician relaunches."),
     d("sessions.absolute_timeout_secs", "No session lives longer than this many seconds."),
-    d("sessions.partitioned_cookie", "Add the Partitioned (CHIPS) attribute to the session cookie for third-party iframes."),
+    d(
+        "sessions.partitioned_cookie",
+        "Add the Partitioned (CHIPS) attribute to the session cookie for third-party iframes.",
+    ),
     d("telemetry.format", "\"text\" for people, \"json\" for log shippers."),
     d("telemetry.filter", "tracing filter directive, e.g. \"info\" or \"chartdesk=debug,info\"."),
     u("sandbox.enabled", "Serve the sandbox EHR under /sandbox. Unset: on in development, off in production.", "true"),
@@ -100,8 +103,14 @@ pub(super) const DOCS: &[Doc] = &[
     ),
     d("tenants", "The EHRs chartdesk is registered with (one [[tenants]] block each): the issuer allow-list."),
     d("tenants[].id", "A short name for the tenant."),
-    d("tenants[].issuer", "The FHIR base URL the EHR sends as iss (also the aud). Relative: this server (the sandbox)."),
-    d("tenants[].vendor", "Vendor profile supplying defaults: generic, epic, oracle-health or meditech (fhir-profiles/vendors/)."),
+    d(
+        "tenants[].issuer",
+        "The FHIR base URL the EHR sends as iss (also the aud). Relative: this server (the sandbox).",
+    ),
+    d(
+        "tenants[].vendor",
+        "Vendor profile supplying defaults: generic, epic, oracle-health or meditech (fhir-profiles/vendors/).",
+    ),
     d("tenants[].client_id", "chartdesk's client id at this EHR."),
     d("tenants[].client_auth", "public, client_secret_basic or private_key_jwt (our keys: /.well-known/jwks.json)."),
     u("tenants[].client_secret", "Secret for client_secret_basic.", "\"…\""),
@@ -110,9 +119,21 @@ pub(super) const DOCS: &[Doc] = &[
     u("tenants[].scope_style", "v1 (.read) or v2 (.rs). Default from the vendor profile.", "\"v1\""),
     u("tenants[].authorize_method", "get or post. Default from the vendor profile (Epic: post).", "\"post\""),
     u("tenants[].extra_headers", "Extra headers on discovery and token calls.", "{ \"Epic-Client-ID\" = \"…\" }"),
-    u("tenants[].frame_ancestors", "Origins allowed to frame chartdesk for this EHR (added to security.frame_ancestors).", "[\"https://ehr.hospital.example\"]"),
-    u("tenants[].user_scopes", "Read scopes on the user's behalf. Default from the vendor profile.", "[\"user/Practitioner.rs\"]"),
-    u("tenants[].patient_scopes", "Read scopes for the patient in context. Default from the vendor profile.", "[\"patient/Patient.r\"]"),
+    u(
+        "tenants[].frame_ancestors",
+        "Origins allowed to frame chartdesk for this EHR (added to security.frame_ancestors).",
+        "[\"https://ehr.hospital.example\"]",
+    ),
+    u(
+        "tenants[].user_scopes",
+        "Read scopes on the user's behalf. Default from the vendor profile.",
+        "[\"user/Practitioner.rs\"]",
+    ),
+    u(
+        "tenants[].patient_scopes",
+        "Read scopes for the patient in context. Default from the vendor profile.",
+        "[\"patient/Patient.r\"]",
+    ),
     u("tenants[].launch_location", "Request launch/location.", "true"),
     u("tenants[].offline_access", "Request offline_access.", "false"),
     u("tenants[].online_access", "Request online_access.", "false"),
@@ -140,12 +161,8 @@ pub fn render_commented(config: &Config) -> String {
         }
     }
     for array in ARRAYS {
-        let items = array
-            .split('.')
-            .try_fold(&value, |v, k| v.get(k))
-            .and_then(|v| v.as_array())
-            .cloned()
-            .unwrap_or_default();
+        let items =
+            array.split('.').try_fold(&value, |v, k| v.get(k)).and_then(|v| v.as_array()).cloned().unwrap_or_default();
         out.push_str(&format!("\n# {}\n", doc_for(array).doc));
         if items.is_empty() {
             out.push_str("# (none)\n");
@@ -175,7 +192,8 @@ fn push_key(out: &mut String, key: &str, doc: &Doc, value: Option<&toml::Value>)
 fn inline(v: &toml::Value) -> String {
     match v {
         toml::Value::Table(t) => {
-            let parts: Vec<String> = t.iter().map(|(k, v)| format!("{} = {}", toml::Value::String(k.clone()), inline(v))).collect();
+            let parts: Vec<String> =
+                t.iter().map(|(k, v)| format!("{} = {}", toml::Value::String(k.clone()), inline(v))).collect();
             format!("{{ {} }}", parts.join(", "))
         }
         toml::Value::Array(a) => format!("[{}]", a.iter().map(inline).collect::<Vec<_>>().join(", ")),

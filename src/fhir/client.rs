@@ -112,9 +112,9 @@ impl<'a> GetOnly<'a> {
             other => return Err(FhirError::Status(other)),
         }
         let body = read_limited(resp).await?;
-        serde_json::from_slice::<Value>(&body).map_err(|_| FhirError::Malformed).and_then(|v| {
-            if v.is_object() { Ok(v) } else { Err(FhirError::Malformed) }
-        })
+        serde_json::from_slice::<Value>(&body)
+            .map_err(|_| FhirError::Malformed)
+            .and_then(|v| if v.is_object() { Ok(v) } else { Err(FhirError::Malformed) })
     }
 
     fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<Url, FhirError> {
@@ -128,7 +128,9 @@ impl<'a> GetOnly<'a> {
 
 /// FHIR ids: `[A-Za-z0-9\-\.]{1,64}` (so an id can never change the path).
 pub fn valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    (1..=64).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && id.bytes().any(|b| b.is_ascii_alphanumeric())
 }
 
 /// Read and search. There is deliberately nothing else.
@@ -187,18 +189,23 @@ mod tests {
 
     #[tokio::test]
     async fn non_get_and_foreign_urls_never_reach_the_network() {
+        crate::startup::install_crypto_provider();
         let client = reqwest::Client::new();
         let http = GetOnly::new(&client, "https://ehr.example/fhir/R4", "token").unwrap();
         let inside = Url::parse("https://ehr.example/fhir/R4/Patient/1").unwrap();
         for m in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
             assert!(matches!(http.execute(m, inside.clone()).await, Err(FhirError::NotRead)));
         }
-        for foreign in ["https://evil.example/fhir/R4/Patient/1", "http://ehr.example/fhir/R4/Patient/1",
-                        "https://ehr.example:8443/fhir/R4/Patient/1", "https://ehr.example/other/Patient/1"] {
+        for foreign in [
+            "https://evil.example/fhir/R4/Patient/1",
+            "http://ehr.example/fhir/R4/Patient/1",
+            "https://ehr.example:8443/fhir/R4/Patient/1",
+            "https://ehr.example/other/Patient/1",
+        ] {
             let url = Url::parse(foreign).unwrap();
             assert!(matches!(http.execute(Method::GET, url).await, Err(FhirError::ForeignUrl)), "{foreign}");
         }
         assert!(valid_id("pat-01") && valid_id("eXb.12-3"));
-        assert!(!valid_id("../Patient") && !valid_id("a/b") && !valid_id("") && !valid_id("a?b=c"));
+        assert!(!valid_id("../Patient") && !valid_id("a/b") && !valid_id("") && !valid_id("a?b=c") && !valid_id(".."));
     }
 }

@@ -48,15 +48,14 @@ pub async fn discover(
     headers: &[(String, String)],
 ) -> Result<Discovered, DiscoveryError> {
     let base = iss.trim_end_matches('/');
-    let well_known = match get_json(client, &format!("{base}/.well-known/smart-configuration"), "application/json", headers)
-        .await
-    {
-        Ok(doc) => match from_well_known(base, &doc) {
-            Ok(d) => return Ok(d),
-            Err(_) => HttpError::Json,
-        },
-        Err(e) => e,
-    };
+    let well_known =
+        match get_json(client, &format!("{base}/.well-known/smart-configuration"), "application/json", headers).await {
+            Ok(doc) => match from_well_known(base, &doc) {
+                Ok(d) => return Ok(d),
+                Err(_) => HttpError::Json,
+            },
+            Err(e) => e,
+        };
     match get_json(client, &format!("{base}/metadata"), "application/fhir+json", headers).await {
         Ok(cs) => from_capability_statement(base, &cs),
         Err(metadata) => Err(DiscoveryError::Unavailable { well_known, metadata }),
@@ -64,9 +63,8 @@ pub async fn discover(
 }
 
 fn from_well_known(base: &str, doc: &Value) -> Result<Discovered, DiscoveryError> {
-    let endpoint = |k: &'static str| {
-        doc[k].as_str().and_then(|v| resolve(base, v)).ok_or(DiscoveryError::Incomplete(k))
-    };
+    let endpoint =
+        |k: &'static str| doc[k].as_str().and_then(|v| resolve(base, v)).ok_or(DiscoveryError::Incomplete(k));
     Ok(Discovered {
         authorization_endpoint: endpoint("authorization_endpoint")?,
         token_endpoint: endpoint("token_endpoint")?,
@@ -124,7 +122,10 @@ mod tests {
         assert!(d.capabilities.contains(&"context-passthrough-banner".to_string()), "legacy names are kept");
         assert!(d.code_challenge_methods.is_empty(), "a missing PKCE field is not fatal");
         assert!(from_well_known("https://e/f", &json!({"token_endpoint": "t"})).is_err());
-        assert!(from_well_known("https://e/f", &json!({"authorization_endpoint": "javascript:x", "token_endpoint": "t"})).is_err());
+        assert!(
+            from_well_known("https://e/f", &json!({"authorization_endpoint": "javascript:x", "token_endpoint": "t"}))
+                .is_err()
+        );
     }
 
     #[test]

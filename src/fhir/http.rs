@@ -45,6 +45,9 @@ impl From<reqwest::Error> for HttpError {
     }
 }
 
+/// The HTTP client type for EHR calls (so other modules never name reqwest).
+pub type EhrClient = reqwest::Client;
+
 /// A reqwest client fit for talking to an EHR: no redirects (RFC 9700: never follow an
 /// authorization server's or FHIR server's redirect), bounded connect and total time.
 pub fn ehr_client(timeout: Duration) -> reqwest::Client {
@@ -90,8 +93,7 @@ pub async fn get_json(
     accept: &'static str,
     headers: &[(String, String)],
 ) -> Result<serde_json::Value, HttpError> {
-    let resp =
-        client.get(url).header(reqwest::header::ACCEPT, accept).headers(header_map(headers)?).send().await?;
+    let resp = client.get(url).header(reqwest::header::ACCEPT, accept).headers(header_map(headers)?).send().await?;
     let status = resp.status();
     if !status.is_success() {
         return Err(HttpError::Status(status.as_u16()));

@@ -153,7 +153,9 @@ pub(super) async fn handle(sb: &Sandbox, tenant: &Tenant, req: &Request<'_>) -> 
     match (req.method, req.path) {
         ("GET", "/.well-known/openid-configuration") => Response::json(200, openid_configuration(sb, tenant)),
         ("GET", "/jwks") => {
-            Response::json(200, serde_json::to_value(crate::keys::jwks(&[&sb.signing])).unwrap_or_default())
+            let rotated = sb.rotated.load(std::sync::atomic::Ordering::SeqCst);
+            let keys = if rotated { vec![&sb.signing, &sb.rotation] } else { vec![&sb.signing] };
+            Response::json(200, serde_json::to_value(crate::keys::jwks(&keys)).unwrap_or_default())
                 .with_header("cache-control", "public, max-age=300")
         }
         ("GET" | "POST", "/authorize") => authorize(sb, tenant, req).await,
@@ -879,9 +881,14 @@ fn id_token(
         _ => hex(&Sha256::digest(reference.as_bytes())),
     };
     let fault = ctx.id_token_fault;
-    let t = if fault == Some(IdTokenFault::Expired) { now() - 3600 } else { now() };
+    // An expired token: issued two hours ago, so it lapsed well beyond any clock skew.
+    let t = if fault == Some(IdTokenFault::Expired) { now() - 7200 } else { now() };
     let claims = IdClaims {
-        iss: if fault == Some(IdTokenFault::WrongIss) { "https://other-ehr.example/oauth2".into() } else { tenant.issuer(&sb.public) },
+        iss: if fault == Some(IdTokenFault::WrongIss) {
+            "https://other-ehr.example/oauth2".into()
+        } else {
+            tenant.issuer(&sb.public)
+        },
         sub,
         aud: if fault == Some(IdTokenFault::WrongAud) { "some-other-app".into() } else { client.client_id.clone() },
         exp: t + if tenant.vendor == Vendor::Epic { 300 } else { 3600 },

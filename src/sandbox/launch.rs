@@ -77,8 +77,17 @@ pub(super) async fn ehr_launch(sb: &Sandbox, query: &str) -> Response {
 /// Validate a launch request. The error is shown to the person on the launch page.
 fn prepare(sb: &Sandbox, p: &HashMap<String, String>) -> Result<(LaunchRecord, String, String), String> {
     let get = |k: &str| p.get(k).map(String::as_str);
-    let known: &[&str] =
-        &["vendor", "tenant", "practitioner", "patient", "encounter", "auth_error", "client", "need_patient_banner"];
+    let known: &[&str] = &[
+        "vendor",
+        "tenant",
+        "practitioner",
+        "patient",
+        "encounter",
+        "auth_error",
+        "id_token_fault",
+        "client",
+        "need_patient_banner",
+    ];
     if let Some(unknown) = p.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(format!("Unknown launch parameter `{unknown}`. Known: {}.", known.join(", ")));
     }

@@ -176,7 +176,10 @@ impl Sandbox {
         if self.record(tenant, req, response.status, kind, None).await {
             response
         } else {
-            Response::json(500, serde_json::json!({"error": "server_error", "error_description": "the sandbox could not record this request"}))
+            Response::json(
+                500,
+                serde_json::json!({"error": "server_error", "error_description": "the sandbox could not record this request"}),
+            )
         }
     }
 
@@ -195,11 +198,19 @@ impl Sandbox {
     pub async fn journal(&self, since: i64, limit: u32, include_auth: bool) -> Result<Value, crate::store::StoreError> {
         let entries = self.store.journal_since(since, limit).await?;
         let next = entries.last().map(|e| e.seq).unwrap_or(since);
-        let entries: Vec<_> = entries.into_iter().filter(|e| include_auth || !e.entry.kind.starts_with("auth:")).collect();
+        let entries: Vec<_> =
+            entries.into_iter().filter(|e| include_auth || !e.entry.kind.starts_with("auth:")).collect();
         Ok(serde_json::json!({ "entries": entries, "next_since": next }))
     }
 
-    async fn record(&self, tenant: &Tenant, req: &Request<'_>, status: u16, kind: String, client_id: Option<String>) -> bool {
+    async fn record(
+        &self,
+        tenant: &Tenant,
+        req: &Request<'_>,
+        status: u16,
+        kind: String,
+        client_id: Option<String>,
+    ) -> bool {
         let entry = crate::store::JournalEntry {
             tenant: tenant.id.to_string(),
             method: req.method.to_string(),

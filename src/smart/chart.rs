@@ -28,11 +28,16 @@ pub fn granted_allows(granted: &[String], rtype: ResourceType, interaction: Inte
 }
 
 pub(crate) fn human_name(resource: &Value) -> Option<String> {
-    let n = resource["name"].as_array()?.iter().find(|n| n["use"] == "official").or(resource["name"].as_array()?.first())?;
+    let n = resource["name"]
+        .as_array()?
+        .iter()
+        .find(|n| n["use"] == "official")
+        .or(resource["name"].as_array()?.first())?;
     if let Some(t) = n["text"].as_str() {
         return Some(t.to_string());
     }
-    let given: Vec<&str> = n["given"].as_array().map(|g| g.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let given: Vec<&str> =
+        n["given"].as_array().map(|g| g.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     let s = format!("{} {}", given.join(" "), n["family"].as_str().unwrap_or("")).trim().to_string();
     (!s.is_empty()).then_some(s)
 }
@@ -81,7 +86,10 @@ impl Smart {
     async fn fetch_chart(&self, s: &Session, token: &str) -> Result<Chart, ()> {
         let tenant = self.tenants.by_id(&s.tenant).ok_or(())?;
         let Ok(fhir) = ReadOnlyFhir::new(&self.http, &tenant.issuer, token) else {
-            return Ok(Chart { unavailable: vec!["chart context: the EHR address is not usable".into()], ..Chart::default() });
+            return Ok(Chart {
+                unavailable: vec!["chart context: the EHR address is not usable".into()],
+                ..Chart::default()
+            });
         };
         let allows = |t, i, p| granted_allows(&s.granted_scopes, t, i, p);
         let practitioner = s.user.fhir_user.as_ref().filter(|u| u.on_tenant && u.resource_type == "Practitioner");
@@ -102,7 +110,10 @@ impl Smart {
                 Some(u) if allows(ResourceType::PractitionerRole, Interaction::Search, false) => {
                     let reference = format!("Practitioner/{}", u.id);
                     match fhir
-                        .search(ResourceType::PractitionerRole, &[("practitioner", &reference), ("_elements", "code,location"), ("_count", "5")])
+                        .search(
+                            ResourceType::PractitionerRole,
+                            &[("practitioner", &reference), ("_elements", "code,location"), ("_count", "5")],
+                        )
                         .await
                     {
                         Ok(v) => Part::Got(v),
@@ -187,7 +198,8 @@ mod tests {
 
     #[test]
     fn granted_scopes_gate_reads() {
-        let g: Vec<String> = ["launch", "user/Practitioner.rs", "patient/Patient.r", "user/Location.read"].map(String::from).to_vec();
+        let g: Vec<String> =
+            ["launch", "user/Practitioner.rs", "patient/Patient.r", "user/Location.read"].map(String::from).to_vec();
         assert!(granted_allows(&g, ResourceType::Practitioner, Interaction::Read, false));
         assert!(!granted_allows(&g, ResourceType::PractitionerRole, Interaction::Search, false));
         assert!(granted_allows(&g, ResourceType::Patient, Interaction::Read, true));

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType};
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
+};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardRevocableToken,
@@ -57,7 +59,10 @@ type SmartClient = oauth2::Client<
 pub enum Authorize {
     Redirect(Url),
     /// An auto-submitted form POST (Epic's recommendation for EHR launches).
-    Post { action: Url, fields: Vec<(String, String)> },
+    Post {
+        action: Url,
+        fields: Vec<(String, String)>,
+    },
 }
 
 pub struct Started {
@@ -120,7 +125,9 @@ impl Smart {
             .set_redirect_uri(RedirectUrl::new(tenant.redirect_uri.clone()).map_err(|_| bad("redirect URI"))?);
         match &tenant.credentials {
             ClientCredentials::SecretBasic(secret) => {
-                client = client.set_client_secret(ClientSecret::new(secret.expose().to_string())).set_auth_type(AuthType::BasicAuth);
+                client = client
+                    .set_client_secret(ClientSecret::new(secret.expose().to_string()))
+                    .set_auth_type(AuthType::BasicAuth);
             }
             ClientCredentials::Public | ClientCredentials::PrivateKeyJwt(_) => {
                 client = client.set_auth_type(AuthType::RequestBody);
@@ -192,7 +199,11 @@ impl Smart {
     }
 
     /// `GET /callback`: `state` first, then either the EHR's error or the code exchange.
-    pub async fn callback(&self, params: &HashMap<String, String>, cookie: Option<&str>) -> Result<Callback, LaunchError> {
+    pub async fn callback(
+        &self,
+        params: &HashMap<String, String>,
+        cookie: Option<&str>,
+    ) -> Result<Callback, LaunchError> {
         let state = params.get("state").filter(|s| !s.is_empty()).ok_or(LaunchError::StateInvalid)?;
         let key = digest(state);
         let pending: Pending = kv::take_json(self.kv.as_ref(), super::session::NS_PENDING, &key)
@@ -213,17 +224,20 @@ impl Smart {
             return Ok(Callback::EhrError {
                 error,
                 description: params.get("error_description").map(|d| d.chars().take(500).collect()),
-                error_uri: params.get("error_uri").filter(|u| u.starts_with("https://") && Url::parse(u).is_ok()).cloned(),
+                error_uri: params
+                    .get("error_uri")
+                    .filter(|u| u.starts_with("https://") && Url::parse(u).is_ok())
+                    .cloned(),
                 tenant,
             });
         }
         let code = params.get("code").filter(|c| !c.is_empty()).ok_or(LaunchError::MissingParameter("code"))?;
         let discovered = self.discovery(&tenant).await?;
         // RFC 9207 mix-up defence: an `iss` in the response must be the issuer we called.
-        if let (Some(iss), Some(expected)) = (params.get("iss"), &discovered.issuer) {
-            if iss.trim_end_matches('/') != expected {
-                return Err(LaunchError::IssuerMismatch);
-            }
+        if let (Some(iss), Some(expected)) = (params.get("iss"), &discovered.issuer)
+            && iss.trim_end_matches('/') != expected
+        {
+            return Err(LaunchError::IssuerMismatch);
         }
         let verifier = PkceCodeVerifier::new(self.sessions.open(&format!("pending:{key}"), &pending.verifier)?);
         let client = self.oauth_client(&tenant, &discovered)?;
@@ -413,8 +427,18 @@ pub(crate) fn context_from(extra: &Map<String, Value>) -> Context {
         .iter()
         .filter_map(|c| c["reference"].as_str())
         .find_map(|r| r.strip_prefix("Location/").map(String::from));
-    let known = ["patient", "encounter", "need_patient_banner", "smart_style_url", "tenant", "intent", "location",
-                 "loginDepartment", "fhirContext", "id_token"];
+    let known = [
+        "patient",
+        "encounter",
+        "need_patient_banner",
+        "smart_style_url",
+        "tenant",
+        "intent",
+        "location",
+        "loginDepartment",
+        "fhirContext",
+        "id_token",
+    ];
     Context {
         patient: s("patient"),
         encounter: s("encounter"),
@@ -425,7 +449,11 @@ pub(crate) fn context_from(extra: &Map<String, Value>) -> Context {
         login_department: s("loginDepartment"),
         intent: s("intent"),
         fhir_context,
-        extra: extra.iter().filter(|(k, _)| !known.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect(),
+        extra: extra
+            .iter()
+            .filter(|(k, _)| !known.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     }
 }
 
@@ -435,9 +463,10 @@ mod tests {
 
     #[test]
     fn write_scopes_are_split_off() {
-        let granted: Vec<String> = ["launch", "patient/Patient.rs", "patient/Patient.cruds", "user/*.write", "user/Location.read", "epic.x"]
-            .map(String::from)
-            .to_vec();
+        let granted: Vec<String> =
+            ["launch", "patient/Patient.rs", "patient/Patient.cruds", "user/*.write", "user/Location.read", "epic.x"]
+                .map(String::from)
+                .to_vec();
         let (keep, dropped) = split_writes(&granted);
         assert_eq!(keep, ["launch", "patient/Patient.rs", "user/Location.read", "epic.x"]);
         assert_eq!(dropped, ["patient/Patient.cruds", "user/*.write"]);
@@ -457,6 +486,8 @@ mod tests {
         assert_eq!(c.location.as_deref(), Some("l9"));
         assert_eq!(c.login_department.as_deref(), Some("d1"));
         assert!(c.extra.contains_key("custom") && !c.extra.contains_key("id_token"));
-        assert!(banner(None) && banner(Some(&json!(true))) && banner(Some(&json!("true"))) && !banner(Some(&json!(false))));
+        assert!(
+            banner(None) && banner(Some(&json!(true))) && banner(Some(&json!("true"))) && !banner(Some(&json!(false)))
+        );
     }
 }

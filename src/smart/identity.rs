@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openidconnect::core::{
-    CoreGenderClaim, CoreIdTokenVerifier, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreGenderClaim, CoreIdTokenVerifier, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata,
 };
 use openidconnect::{
     AdditionalClaims, ClaimsVerificationError, ClientId, IdToken, IssuerUrl, Nonce, SignatureVerificationError,
@@ -40,15 +41,20 @@ enum Failure {
 }
 
 impl Smart {
-    async fn oidc_metadata(&self, tenant: &Tenant, issuer: &str, fresh: bool) -> Result<Arc<CoreProviderMetadata>, LaunchError> {
-        if !fresh {
-            if let Some((at, m)) = self.oidc.read().await.get(issuer) {
-                if at.elapsed() < OIDC_TTL {
-                    return Ok(m.clone());
-                }
-            }
+    async fn oidc_metadata(
+        &self,
+        tenant: &Tenant,
+        issuer: &str,
+        fresh: bool,
+    ) -> Result<Arc<CoreProviderMetadata>, LaunchError> {
+        if !fresh
+            && let Some((at, m)) = self.oidc.read().await.get(issuer)
+            && at.elapsed() < OIDC_TTL
+        {
+            return Ok(m.clone());
         }
-        let url = IssuerUrl::new(issuer.to_string()).map_err(|_| LaunchError::IdentityInvalid("bad issuer URL".into()))?;
+        let url =
+            IssuerUrl::new(issuer.to_string()).map_err(|_| LaunchError::IdentityInvalid("bad issuer URL".into()))?;
         let http = OAuthHttp::with_headers(self.http.clone(), tenant.extra_headers.clone());
         let meta = CoreProviderMetadata::discover_async(url, &http)
             .await
@@ -111,7 +117,9 @@ fn verify(meta: &CoreProviderMetadata, tenant: &Tenant, raw: &str, nonce: Option
         None => token.claims(&verifier, |_: Option<&Nonce>| Ok(())),
     }
     .map_err(|e| match e {
-        ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey) => Failure::UnknownKey,
+        ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey) => {
+            Failure::UnknownKey
+        }
         ClaimsVerificationError::SignatureVerification(_) => Failure::Invalid("bad signature or algorithm".into()),
         ClaimsVerificationError::Expired(_) => Failure::Invalid("expired".into()),
         ClaimsVerificationError::InvalidAudience(_) => Failure::Invalid("issued to another client".into()),
@@ -120,7 +128,8 @@ fn verify(meta: &CoreProviderMetadata, tenant: &Tenant, raw: &str, nonce: Option
         _ => Failure::Invalid("invalid claims".into()),
     })?;
     let extra = claims.additional_claims();
-    let fhir_user = extra.fhir_user.as_deref().or(extra.profile.as_deref()).and_then(|f| normalise_fhir_user(f, &tenant.issuer));
+    let fhir_user =
+        extra.fhir_user.as_deref().or(extra.profile.as_deref()).and_then(|f| normalise_fhir_user(f, &tenant.issuer));
     Ok(User {
         iss: Some(claims.issuer().to_string()),
         sub: Some(claims.subject().to_string()),

@@ -101,7 +101,7 @@ impl HasErrorCode for LaunchError {
 pub struct Smart {
     pub tenants: Tenants,
     pub sessions: Sessions,
-    http: reqwest::Client,
+    http: crate::fhir::http::EhrClient,
     kv: Arc<dyn Kv>,
     keys: Arc<AppKeys>,
     discovery: RwLock<HashMap<String, (Instant, Arc<Discovered>)>>,
@@ -132,10 +132,10 @@ impl Smart {
 
     /// Discovery for a tenant, cached for an hour.
     pub async fn discovery(&self, tenant: &Tenant) -> Result<Arc<Discovered>, LaunchError> {
-        if let Some((at, d)) = self.discovery.read().await.get(&tenant.id) {
-            if at.elapsed() < DISCOVERY_TTL {
-                return Ok(d.clone());
-            }
+        if let Some((at, d)) = self.discovery.read().await.get(&tenant.id)
+            && at.elapsed() < DISCOVERY_TTL
+        {
+            return Ok(d.clone());
         }
         let d = Arc::new(discover(&self.http, &tenant.issuer, &tenant.extra_headers).await?);
         if !d.code_challenge_methods.iter().any(|m| m == "S256") {

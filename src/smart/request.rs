@@ -219,7 +219,7 @@ mod tests {
             ("patient/Patient.write", ReadScopeError::Write("patient/Patient.write".into())),
             ("patient/Patient.cruds", ReadScopeError::Write("patient/Patient.cruds".into())),
             ("user/Patient.*", ReadScopeError::Write("user/Patient.*".into())),
-            ("user/Encounter.rsd", ReadScopeError::Write("user/Encounter.rsd".into())),
+            ("user/Encounter.rds", ReadScopeError::Write("user/Encounter.rds".into())),
             ("system/Patient.rs", ReadScopeError::System("system/Patient.rs".into())),
             ("patient/Observation.rs", ReadScopeError::UnknownType("patient/Observation.rs".into())),
             ("launch", ReadScopeError::NotAScope("launch".into())),

@@ -113,7 +113,7 @@ impl Tenant {
                 .map_err(|_| TenantError::BadUrl(c.id.clone(), u.to_string()))
         };
         let issuer = absolute(&c.issuer)?;
-        if production && !issuer.starts_with("https://") {
+        if production && Url::parse(&c.issuer).is_ok() && !issuer.starts_with("https://") {
             return Err(TenantError::InsecureIssuer(c.id.clone()));
         }
         let scopes = |list: &[String]| -> Result<Vec<ReadScope>, TenantError> {
@@ -191,9 +191,21 @@ impl Tenant {
 pub struct Tenants(Vec<Tenant>);
 
 impl Tenants {
-    pub fn resolve(configs: &[TenantConfig], public: &Url, production: bool) -> Result<Tenants, TenantError> {
+    /// Resolve the configured tenants. A relative issuer means "the sandbox on this server":
+    /// such tenants exist only while the sandbox is enabled.
+    pub fn resolve(
+        configs: &[TenantConfig],
+        public: &Url,
+        production: bool,
+        sandbox: bool,
+    ) -> Result<Tenants, TenantError> {
         let mut out: Vec<Tenant> = Vec::new();
         for c in configs {
+            let relative = Url::parse(&c.issuer).is_err();
+            if relative && !sandbox {
+                tracing::info!(tenant = %c.id, "tenant skipped: its issuer is the sandbox, which is off");
+                continue;
+            }
             let t = Tenant::resolve(c, public, production)?;
             if out.iter().any(|x| x.issuer == t.issuer || x.id == t.id) {
                 return Err(TenantError::Duplicate(t.id, t.issuer));
@@ -278,6 +290,10 @@ mod tests {
         bad.patient_scopes = Some(vec!["patient/Patient.write".into()]);
         assert!(matches!(Tenant::resolve(&bad, &public, false), Err(TenantError::Scope(..))));
         assert!(matches!(Tenant::resolve(&cfg("cerner"), &public, false), Err(TenantError::UnknownVendor(..))));
-        assert!(matches!(Tenant::resolve(&cfg("generic"), &public, true), Err(TenantError::InsecureIssuer(..))));
+        let mut plain = cfg("generic");
+        plain.issuer = "http://ehr.example/fhir".into();
+        assert!(matches!(Tenant::resolve(&plain, &public, true), Err(TenantError::InsecureIssuer(..))));
+        let all = Tenants::resolve(&[cfg("generic"), plain.clone()], &public, false, false).unwrap();
+        assert_eq!(all.all().len(), 1, "the sandbox tenant is skipped when the sandbox is off");
     }
 }

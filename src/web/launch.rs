@@ -99,10 +99,10 @@ fn started(state: &AppState, s: Started) -> Result<HttpResponse, PageError> {
             r
         }
     };
-    if let Some(cookie) = &s.new_binding {
-        if let Ok(v) = HeaderValue::from_str(&state.cookie.set_cookie(cookie)) {
-            resp.headers_mut().append(header::SET_COOKIE, v);
-        }
+    if let Some(cookie) = &s.new_binding
+        && let Ok(v) = HeaderValue::from_str(&state.cookie.set_cookie(cookie))
+    {
+        resp.headers_mut().append(header::SET_COOKIE, v);
     }
     Ok(resp)
 }
@@ -122,7 +122,11 @@ async fn launch_get(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
 }
 
 /// Some EHRs POST the launch (`iss`, `launch` as a form).
-async fn launch_post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+async fn launch_post(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
     let mut p = params(req.query_string().as_bytes());
     p.extend(params(&body));
     launch(&state, &req, p).await
@@ -153,7 +157,12 @@ async fn callback(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             Ok(HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/app/{launch_id}"))).finish())
         }
         Callback::EhrError { error, description, error_uri, tenant } => {
-            let page = RelaunchPage { ehr: &tenant.label, error: &error, description: description.as_deref(), error_uri: error_uri.as_deref() };
+            let page = RelaunchPage {
+                ehr: &tenant.label,
+                error: &error,
+                description: description.as_deref(),
+                error_uri: error_uri.as_deref(),
+            };
             let mut r = html(ErrorCode::LaunchEhrError.status(), render(&page)?);
             r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp_for(&state, &tenant, &[]));
             Ok(r)
@@ -189,17 +198,19 @@ struct AppPage<'a> {
     toolbar: bool,
 }
 
-async fn app_page(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+async fn app_page(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
     let launch_id = path.into_inner();
     let s = session(&state, &req, &launch_id).await?;
     let s = state.smart.chart(s).await?;
     let tenant = state.smart.tenants.by_id(&s.tenant).ok_or(LaunchError::SessionEnded)?;
     let chart = s.chart.clone().unwrap_or_default();
-    let user_name = chart
-        .user_name
-        .clone()
-        .or(s.user.name.clone())
-        .unwrap_or_else(|| if s.user.verified { "Signed in (name not available)".into() } else { "Unknown user".into() });
+    let user_name = chart.user_name.clone().or(s.user.name.clone()).unwrap_or_else(|| {
+        if s.user.verified { "Signed in (name not available)".into() } else { "Unknown user".into() }
+    });
     let page = AppPage {
         launch_id: &launch_id,
         ehr: &tenant.label,
@@ -218,7 +229,11 @@ async fn app_page(req: HttpRequest, path: web::Path<String>, state: web::Data<Ap
 #[template(path = "signed_out.html")]
 struct SignedOut;
 
-async fn logout(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+async fn logout(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
     let launch_id = path.into_inner();
     if let Ok(s) = session(&state, &req, &launch_id).await {
         state.smart.sessions.delete(&s.launch_id).await.map_err(LaunchError::from)?;

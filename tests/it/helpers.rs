@@ -334,3 +334,64 @@ pub const LAUNCH_SCOPE: &str = "launch openid fhirUser patient/Patient.rs patien
 pub fn service_url(var: &str) -> Option<String> {
     std::env::var(var).ok().filter(|v| !v.trim().is_empty())
 }
+
+/// A browser: a cookie jar, redirects followed by hand so every hop can be inspected.
+pub struct Browser {
+    pub http: reqwest::Client,
+}
+
+impl Browser {
+    pub fn new() -> Browser {
+        chartdesk::startup::install_crypto_provider();
+        let http =
+            reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Browser { http }
+    }
+
+    /// GET `url` and follow redirects; returns the final response and every URL visited.
+    pub async fn follow(&self, url: &str) -> (reqwest::Response, Vec<String>) {
+        let mut visited = vec![url.to_string()];
+        let mut resp = self.http.get(url).send().await.unwrap();
+        for _ in 0..15 {
+            if !resp.status().is_redirection() {
+                break;
+            }
+            let next = resp.url().join(resp.headers()["location"].to_str().unwrap()).unwrap();
+            visited.push(next.to_string());
+            resp = self.http.get(next).send().await.unwrap();
+        }
+        (resp, visited)
+    }
+
+    /// Follow a whole sandbox EHR launch to its last page; returns (status, final URL, body).
+    pub async fn launch(&self, app: &TestApp, query: &str) -> (u16, String, String) {
+        let (resp, _) = self.follow(&app.url(&format!("/sandbox/ehr-launch?{query}"))).await;
+        let status = resp.status().as_u16();
+        let url = resp.url().to_string();
+        (status, url, resp.text().await.unwrap())
+    }
+}
+
+pub fn tenant_mut<'a>(c: &'a mut chartdesk::config::Config, id: &str) -> &'a mut chartdesk::config::TenantConfig {
+    c.tenants.iter_mut().find(|t| t.id == id).unwrap_or_else(|| panic!("no tenant {id}"))
+}
+
+/// The text of the page's `<h1>`.
+pub fn h1(html: &str) -> String {
+    html.split("<h1")
+        .nth(1)
+        .and_then(|s| s.split_once('>'))
+        .map(|(_, r)| r.split("</h1>").next().unwrap_or("").trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Journal entries since `since`, including the authorization servers' (`auth:` kinds).
+pub async fn journal_all(app: &TestApp, since: i64) -> Vec<Value> {
+    let j: Value = app.get(&format!("/sandbox/journal?include=auth&since={since}")).await.json().await.unwrap();
+    j["entries"].as_array().unwrap().clone()
+}
+
+pub async fn journal_cursor(app: &TestApp) -> i64 {
+    let j: Value = app.get("/sandbox/journal?include=auth&since=0&limit=10000").await.json().await.unwrap();
+    j["next_since"].as_i64().unwrap()
+}

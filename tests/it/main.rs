@@ -3,8 +3,10 @@
 //! and CHARTDESK_TEST_REDIS_URL are set. One binary keeps link time down.
 
 mod binary;
+mod fake_ehr;
 mod foundation;
 mod helpers;
+mod launch;
 mod sandbox_auth;
 mod sandbox_fhir;
 mod store_story;

@@ -74,7 +74,7 @@ async fn crate_launch(
     query: &str,
     scope: &str,
 ) -> Launched {
-    let http = OAuthHttp(http_client());
+    let http = OAuthHttp::new(http_client());
     let provider = CoreProviderMetadata::discover_async(IssuerUrl::new(tenant.issuer.clone()).unwrap(), &http)
         .await
         .expect("OIDC discovery against the sandbox issuer");
@@ -179,7 +179,7 @@ async fn discovery_documents_carry_every_required_field() {
         assert_eq!(uris[0]["valueUri"], doc["authorization_endpoint"]);
         assert_eq!(uris[1]["valueUri"], doc["token_endpoint"]);
         // OIDC discovery works through the openidconnect crate at the issuer (and Epic-style at the FHIR base).
-        let http = OAuthHttp(http_client());
+        let http = OAuthHttp::new(http_client());
         CoreProviderMetadata::discover_async(IssuerUrl::new(t.issuer.clone()).unwrap(), &http).await.unwrap();
         let at_base: Value = app
             .http
@@ -549,7 +549,7 @@ async fn refresh_rotates_tokens_except_in_oracle_mode() {
             "client_assertion",
             assertion(&keys().rs384, "test-epic-jwt", &e.token(), 120, &uuid::Uuid::new_v4().to_string()),
         )
-        .request_async(&OAuthHttp(http_client()))
+        .request_async(&OAuthHttp::new(http_client()))
         .await
         .expect("refresh through the oauth2 crate");
     assert!(refreshed.refresh_token().is_some());
