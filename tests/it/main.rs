@@ -3,9 +3,11 @@
 //! and CHARTDESK_TEST_REDIS_URL are set. One binary keeps link time down.
 
 mod binary;
+mod browser;
 mod fake_ehr;
 mod foundation;
 mod helpers;
+mod interop;
 mod launch;
 mod sandbox_auth;
 mod sandbox_fhir;
