@@ -400,6 +400,7 @@ fn default_sandbox_clients() -> Vec<SandboxClient> {
     oracle.allowed_scopes = Some(
         [
             "launch",
+            "launch/patient",
             "openid",
             "fhirUser",
             "online_access",

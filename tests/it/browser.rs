@@ -23,14 +23,18 @@ impl WebDriver {
         let driver_bin = service_url("CHARTDESK_TEST_CHROMEDRIVER")?;
         let chromium = service_url("CHARTDESK_TEST_CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into());
         let port = free_port();
-        let driver = Command::new(&driver_bin).arg(format!("--port={port}")).kill_on_drop(true).spawn().expect("chromedriver runs");
+        let driver = Command::new(&driver_bin)
+            .arg(format!("--port={port}"))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver runs");
         let http = http_client();
         let base = format!("http://127.0.0.1:{port}");
         for _ in 0..100 {
-            if let Ok(r) = http.get(format!("{base}/status")).send().await {
-                if r.json::<Value>().await.is_ok_and(|v| v["value"]["ready"] == true) {
-                    break;
-                }
+            if let Ok(r) = http.get(format!("{base}/status")).send().await
+                && r.json::<Value>().await.is_ok_and(|v| v["value"]["ready"] == true)
+            {
+                break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -42,7 +46,8 @@ impl WebDriver {
                      "--window-size=400,900", format!("--user-data-dir={}", profile.path().display())]
         }}}});
         let r: Value = http.post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
-        let session = r["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {r}")).to_string();
+        let session =
+            r["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {r}")).to_string();
         Some(WebDriver { http, base, session, _driver: driver, _profile: profile })
     }
 
@@ -70,13 +75,15 @@ impl WebDriver {
     }
 
     pub async fn click(&self, css: &str) {
-        let el = self.call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
+        let el =
+            self.call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
         let id = el.as_object().unwrap().values().next().unwrap().as_str().unwrap().to_string();
         self.call(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({}))).await;
     }
 
     pub async fn text(&self, css: &str) -> String {
-        let el = self.call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
+        let el =
+            self.call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
         let id = el.as_object().unwrap().values().next().unwrap().as_str().unwrap().to_string();
         self.call(reqwest::Method::GET, &format!("/element/{id}/text"), None).await.as_str().unwrap().to_string()
     }
@@ -114,7 +121,9 @@ impl WebDriver {
 #[tokio::test]
 async fn chromium_launches_from_the_sandbox_and_keeps_tabs_apart() {
     // Epic's POST authorize, so the browser also runs the auto-submitted form.
-    let app = spawn_with(|c| tenant_mut(c, "sandbox-epic").authorize_method = Some(chartdesk::config::AuthorizeMethod::Post)).await;
+    let app =
+        spawn_with(|c| tenant_mut(c, "sandbox-epic").authorize_method = Some(chartdesk::config::AuthorizeMethod::Post))
+            .await;
     let Some(wd) = WebDriver::start().await else { return };
     wd.goto(&app.url("/sandbox")).await;
     assert!(wd.source().await.contains("SANDBOX — synthetic data"));

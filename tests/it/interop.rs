@@ -67,12 +67,19 @@ async fn ehr_launch_against_oidc_provider_verifies_its_id_token() {
     .expect("oidc-provider starts within 20 s");
 
     let b = Browser::new();
-    let (page, visited) = b.follow(&format!("http://127.0.0.1:{port}/launch-app?practitioner=ip-nurse&patient=ip-patient")).await;
+    let (page, visited) =
+        b.follow(&format!("http://127.0.0.1:{port}/launch-app?practitioner=ip-nurse&patient=ip-patient")).await;
     assert_eq!(page.status(), 200, "{visited:#?}");
-    assert!(visited.iter().any(|u| u.contains(&format!("127.0.0.1:{port}/auth"))), "authorized at oidc-provider: {visited:#?}");
+    assert!(
+        visited.iter().any(|u| u.contains(&format!("127.0.0.1:{port}/auth"))),
+        "authorized at oidc-provider: {visited:#?}"
+    );
     assert!(visited.iter().any(|u| u.contains("/callback?code=")));
     let html = page.text().await.unwrap();
-    assert!(h1(&html).starts_with("Iris Interop"), "fhirUser from the verified id_token led to the Practitioner: {html}");
+    assert!(
+        h1(&html).starts_with("Iris Interop"),
+        "fhirUser from the verified id_token led to the Practitioner: {html}"
+    );
     assert!(html.contains("Otto Oidcprovider"), "patient from the token response");
     node.start_kill().ok();
 }

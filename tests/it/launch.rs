@@ -739,24 +739,31 @@ async fn sessions_end_after_the_idle_timeout() {
 }
 
 #[tokio::test]
-async fn standalone_launch_with_patient_picker() {
+async fn standalone_launch_with_patient_picker_for_each_client_authentication() {
     let app = spawn_app().await;
-    let b = Browser::new();
-    let r = b.http.get(app.url("/launch/standalone?tenant=sandbox-generic")).send().await.unwrap();
-    assert_eq!(r.status(), 302);
-    let authorize = location(&r);
-    let q = query_map(&authorize);
-    assert!(q["scope"].split(' ').any(|s| s == "launch/patient") && !q.contains_key("launch"));
-    // The sandbox EHR's sign-in form, submitted.
-    let mut form: Vec<(String, String)> = q.into_iter().collect();
-    form.push(("sandbox_user".into(), "pr-dcorr".into()));
-    form.push(("sandbox_patient".into(), "pat-07".into()));
-    let r = b.http.post(app.tenant("generic").authorize()).form(&form).send().await.unwrap();
-    assert_eq!(r.status(), 302);
-    let (page, _) = b.follow(location(&r).as_str()).await;
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
-    assert!(h1(&html).starts_with("Dmitri Corr") && html.contains("Winifred Ashcombe"), "{html}");
-    let r = b.http.get(app.url("/launch/standalone?tenant=nope")).send().await.unwrap();
+    // public (generic, meditech), private_key_jwt (epic), client_secret_basic (oracle-health)
+    for (tenant, sandbox, user, patient, name, shown) in [
+        ("sandbox-generic", "generic", "pr-dcorr", "pat-07", "Dmitri Corr", "Winifred Ashcombe"),
+        ("sandbox-epic", "epic", "pr-awhitfield", "pat-09", "Dr. Ana Whitfield", "Juniper Okonkwo-Reyes"),
+        ("sandbox-oracle-health", "oracle-health", "pr-bhale", "pat-13", "Bernadette Hale", "Saoirse Delacourt"),
+        ("sandbox-meditech", "meditech", "pr-tfenn", "pat-12", "Dr. Tobias Fenn", "Percival Greenhalgh"),
+    ] {
+        let b = Browser::new();
+        let r = b.http.get(app.url(&format!("/launch/standalone?tenant={tenant}"))).send().await.unwrap();
+        assert_eq!(r.status(), 302, "{tenant}");
+        let q = query_map(&location(&r));
+        assert!(q["scope"].split(' ').any(|s| s == "launch/patient") && !q.contains_key("launch"), "{tenant}");
+        // The sandbox EHR's sign-in form, submitted.
+        let mut form: Vec<(String, String)> = q.into_iter().collect();
+        form.push(("sandbox_user".into(), user.into()));
+        form.push(("sandbox_patient".into(), patient.into()));
+        let r = b.http.post(app.tenant(sandbox).authorize()).form(&form).send().await.unwrap();
+        assert_eq!(r.status(), 302, "{tenant}");
+        let (page, _) = b.follow(location(&r).as_str()).await;
+        assert_eq!(page.status(), 200, "{tenant}");
+        let html = page.text().await.unwrap();
+        assert!(h1(&html).starts_with(name) && html.contains(shown), "{tenant}: {html}");
+    }
+    let r = Browser::new().http.get(app.url("/launch/standalone?tenant=nope")).send().await.unwrap();
     assert_eq!(r.status(), 400);
 }
