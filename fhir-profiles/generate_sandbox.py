@@ -61,6 +61,7 @@ UNITS = [
     ("loc-pharm", "Inpatient Pharmacy", "PHARM", "PHARM", "Pharmacy", "555-0144"),
     ("loc-ci", "Clinical Informatics", "CI", "HOSP", "Hospital", "555-0145"),
     ("loc-it", "IT Service Desk", "ITSD", "HOSP", "Hospital", "555-0146"),
+    ("loc-priv", "Compliance & Privacy Office", "PRIV", "HOSP", "Hospital", "555-0147"),
 ]
 locations = []
 for lid, name, alias, code, display, phone in UNITS:
@@ -113,6 +114,7 @@ STAFF = [
     ("pr-lbrandt", "Lena", "Brandt", None, "RN", "female", None, "ict", "CLIN_INFORMATICS", "Clinical informatics analyst", "loc-ci", "555-0160"),
     ("pr-rcastellano", "Ravi", "Castellano", None, "PharmD", "male", None, "ict", "CLIN_INFORMATICS", "Clinical informatics analyst", "loc-ci", "555-0161"),
     ("pr-mwebb", "Marcus", "Webb", None, None, "male", None, "ict", "IT_ANALYST", "IT analyst", "loc-it", "555-0162"),
+    ("pr-kvoss", "Katrin", "Voss", None, None, "female", None, None, "COMPLIANCE", "Compliance officer", "loc-priv", "555-0163"),
 ]
 
 practitioners, roles = [], []
@@ -144,8 +146,8 @@ for (pid, given, family, prefix, suffix, gender, npi, hl7, code, display, unit, 
         "active": True,
         "practitioner": {"reference": "Practitioner/" + pid, "display": name["text"]},
         "organization": {"reference": "Organization/org-riverbend"},
-        "code": [{"coding": [{"system": HL7_ROLE, "code": hl7},
-                             {"system": ROLE_SYSTEM, "code": code, "display": display}],
+        "code": [{"coding": ([{"system": HL7_ROLE, "code": hl7}] if hl7 else [])
+                            + [{"system": ROLE_SYSTEM, "code": code, "display": display}],
                   "text": display}],
         "location": [{"reference": "Location/" + unit, "display": next(u[1] for u in UNITS if u[0] == unit)}],
         "telecom": [{"system": "phone", "value": phone, "use": "work"}],

@@ -31,6 +31,54 @@ pub enum Command {
     Migrate,
     /// Print the full effective configuration as commented TOML (secrets masked).
     PrintConfig,
+    /// The audit trail: verify it, export it.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Encryption keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Apply the retention policy now: purge expired content and destroy its data keys.
+    Purge,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain, the content and every checkpoint; name the first bad record.
+    /// Exit status 1 when anything is wrong.
+    Verify,
+    /// Export AuditEvents recorded in [since, until) as FHIR (a Bundle) or NDJSON.
+    Export {
+        /// Start, inclusive: RFC 3339 or YYYY-MM-DD (UTC).
+        #[arg(long)]
+        since: String,
+        /// End, exclusive: RFC 3339 or YYYY-MM-DD (UTC). Default: now.
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, value_parser = ["fhir", "ndjson"], default_value = "ndjson")]
+        format: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Re-wrap every data key under a new master key. With a master key in
+    /// `<data_dir>/keys/master.key`, a new one is generated and replaces it; with
+    /// `security.master_key` configured, pass the new key and update the configuration after.
+    Rotate {
+        /// File holding the new master key (base64 of 32 bytes).
+        #[arg(long, value_name = "FILE")]
+        new_master_key_file: Option<PathBuf>,
+    },
+}
+
+/// Parse a CLI time bound: RFC 3339, or a date meaning its UTC midnight.
+pub fn parse_time(s: &str) -> Result<i64, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_millis());
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_millis())
+        .map_err(|_| format!("`{s}` is not an RFC 3339 time or a YYYY-MM-DD date"))
 }
 
 impl Cli {

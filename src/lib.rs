@@ -3,6 +3,7 @@
 //!
 //! See README.md § Architecture for the map of modules and their invariants.
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod crypto;
@@ -10,6 +11,7 @@ pub mod error;
 pub mod fhir;
 pub mod keys;
 pub mod kv;
+pub mod retention;
 pub mod sandbox;
 pub mod smart;
 pub mod startup;

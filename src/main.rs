@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use chartdesk::cli::{Cli, Command};
+use chartdesk::audit::{Signer, verify};
+use chartdesk::cli::{AuditCommand, Cli, Command, KeysCommand, parse_time};
 use chartdesk::config::{Config, render_commented};
-use chartdesk::startup::{Application, install_crypto_provider};
+use chartdesk::crypto::KeyRing;
+use chartdesk::startup::{Application, audit_settings, install_crypto_provider, open_audit};
 use chartdesk::{store, telemetry};
 
 #[tokio::main]
@@ -45,6 +47,157 @@ async fn main() -> ExitCode {
             }
         }
         Command::Serve { .. } => serve(config).await,
+        Command::Audit(cmd) => audit(config, cmd).await,
+        Command::Keys(KeysCommand::Rotate { new_master_key_file }) => rotate(config, new_master_key_file).await,
+        Command::Purge => purge(config).await,
+    }
+}
+
+async fn purge(config: Config) -> ExitCode {
+    let run = async {
+        let store = open_store(&config).await?;
+        let keys = std::sync::Arc::new(
+            KeyRing::load(
+                config.security.master_key.as_ref().map(|k| k.expose()),
+                &config.server.data_dir,
+                store.clone(),
+            )
+            .map_err(|e| e.to_string())?,
+        );
+        let audit = open_audit(&config, store.clone(), keys.clone()).await.map_err(|e| e.to_string())?;
+        chartdesk::retention::purge(&config, store.as_ref(), &keys, &audit).await.map_err(|e| e.to_string())
+    };
+    match run.await {
+        Ok(r) => {
+            println!(
+                "chartdesk: purged {} audit records' content and {} expired entries; destroyed {} data keys",
+                r.audit_records, r.expired_kv, r.shredded_keys
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("chartdesk: purge failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open_store(config: &Config) -> Result<std::sync::Arc<dyn chartdesk::store::Store>, String> {
+    install_crypto_provider();
+    std::fs::create_dir_all(&config.server.data_dir).map_err(|e| e.to_string())?;
+    let timeout = Duration::from_secs(config.database.connect_timeout_secs);
+    store::open(&config.database_url(), 2, timeout).await.map_err(|e| e.to_string())
+}
+
+async fn audit(config: Config, cmd: AuditCommand) -> ExitCode {
+    let run = async {
+        let store = open_store(&config).await?;
+        let keys = std::sync::Arc::new(
+            KeyRing::load(
+                config.security.master_key.as_ref().map(|k| k.expose()),
+                &config.server.data_dir,
+                store.clone(),
+            )
+            .map_err(|e| e.to_string())?,
+        );
+        match cmd {
+            AuditCommand::Verify => {
+                let signer =
+                    Signer::load(audit_settings(&config), &config.server.data_dir).map_err(|e| e.to_string())?;
+                let report = verify::verify(store.as_ref(), &keys, &signer).await.map_err(|e| e.to_string())?;
+                if report.ok() {
+                    println!(
+                        "audit log verified: {} records ({} purged under retention), {} checkpoints",
+                        report.records, report.purged, report.checkpoints
+                    );
+                    Ok::<bool, String>(true)
+                } else {
+                    println!("audit log FAILED verification: {}", report.problems[0]);
+                    for p in report.problems.iter().skip(1).take(19) {
+                        println!("  also: {p}");
+                    }
+                    Ok(false)
+                }
+            }
+            AuditCommand::Export { since, until, format } => {
+                let since = parse_time(&since)?;
+                let until = match until {
+                    Some(u) => parse_time(&u)?,
+                    None => chrono::Utc::now().timestamp_millis() + 1,
+                };
+                let audit = open_audit(&config, store.clone(), keys.clone()).await.map_err(|e| e.to_string())?;
+                let events = audit.export(since, until, &config.audit.origin, None).await.map_err(|e| e.to_string())?;
+                if format == "fhir" {
+                    let bundle = serde_json::json!({
+                        "resourceType": "Bundle",
+                        "type": "collection",
+                        "entry": events.into_iter().map(|e| serde_json::json!({ "resource": e })).collect::<Vec<_>>()
+                    });
+                    println!("{}", serde_json::to_string_pretty(&bundle).map_err(|e| e.to_string())?);
+                } else {
+                    for e in events {
+                        println!("{e}");
+                    }
+                }
+                Ok(true)
+            }
+        }
+    };
+    match run.await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("chartdesk: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn rotate(config: Config, new_master_key_file: Option<std::path::PathBuf>) -> ExitCode {
+    let run = async {
+        let store = open_store(&config).await?;
+        let keys = KeyRing::load(
+            config.security.master_key.as_ref().map(|k| k.expose()),
+            &config.server.data_dir,
+            store.clone(),
+        )
+        .map_err(|e| e.to_string())?;
+        let new_key = match (&new_master_key_file, &config.security.master_key) {
+            (Some(path), _) => {
+                use base64::Engine;
+                let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                base64::engine::general_purpose::STANDARD
+                    .decode(text.trim())
+                    .map_err(|_| "the new master key is not base64".to_string())?
+            }
+            (None, Some(_)) => return Err("security.master_key is configured: pass --new-master-key-file".to_string()),
+            (None, None) => keys.random_key().map_err(|e| e.to_string())?.to_vec(),
+        };
+        let n = keys.rotate_master(&new_key).await.map_err(|e| e.to_string())?;
+        let audit = open_audit(&config, store, std::sync::Arc::new(keys)).await.map_err(|e| e.to_string())?;
+        audit
+            .record(
+                chartdesk::audit::AuditRecord::new(
+                    chartdesk::audit::EventKind::KeyRotation,
+                    chartdesk::audit::Outcome::Success,
+                )
+                .entity(chartdesk::audit::EntityRole::Key, "master-key")
+                .number("data_keys_rewrapped", n as i64),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("chartdesk: {n} data keys re-wrapped under the new master key");
+        if config.security.master_key.is_some() {
+            println!("chartdesk: now set security.master_key to the new key before the next start");
+        }
+        Ok::<(), String>(())
+    };
+    match run.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chartdesk: keys rotate failed: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

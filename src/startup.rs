@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::audit::{Audit, AuditError, AuditSettings, Signer};
 use crate::config::{Config, Profile};
-use crate::crypto::Sealer;
+use crate::crypto::KeyRing;
 use crate::keys::{AppKeys, KeyError};
 use crate::kv::{Kv, KvError, RedisKv, StoreKv};
 use crate::sandbox::{Sandbox, SandboxError};
@@ -33,10 +34,34 @@ pub enum StartupError {
     Sandbox(#[from] SandboxError),
     #[error("http server: {0}")]
     Serve(std::io::Error),
-    #[error("data key: {0}")]
+    #[error("keys: {0}")]
     Crypto(crate::crypto::CryptoError),
+    #[error("audit: {0}")]
+    Audit(#[from] AuditError),
     #[error("{0}")]
     Tenant(#[from] crate::smart::tenant::TenantError),
+}
+
+/// The audit settings of a configuration.
+pub fn audit_settings(config: &Config) -> AuditSettings {
+    AuditSettings {
+        origin: config.audit.origin.clone(),
+        key_name: config.audit.key_name.clone(),
+        checkpoint_dir: config.checkpoint_dir(),
+        checkpoint_every: config.audit.checkpoint_every,
+        checkpoint_interval: Duration::from_secs(config.audit.checkpoint_interval_secs),
+        signing_key: config.audit.signing_key.as_ref().map(|k| k.expose().to_string()),
+    }
+}
+
+/// The audit signer and service of a configuration (also used by the `audit` commands).
+pub async fn open_audit(
+    config: &Config,
+    store: Arc<dyn Store>,
+    keys: Arc<KeyRing>,
+) -> Result<Arc<Audit>, StartupError> {
+    let signer = Arc::new(Signer::load(audit_settings(config), &config.server.data_dir)?);
+    Ok(Audit::start(store, keys, signer).await?)
 }
 
 /// Install the process-wide rustls crypto provider (ring). Safe to call more than once.
@@ -50,6 +75,9 @@ pub struct Application {
     pub public_url: Url,
     pub store: Arc<dyn Store>,
     pub kv: Arc<dyn Kv>,
+    pub keys: Arc<KeyRing>,
+    pub audit: Arc<Audit>,
+    pub config: Arc<Config>,
     pub sandbox_enabled: bool,
     server: web::Server,
 }
@@ -105,20 +133,23 @@ impl Application {
             None
         };
         let sandbox_enabled = sandbox.is_some();
-        let sealer = Arc::new(
-            Sealer::load(config.security.data_key.as_ref().map(|k| k.expose()), &data_dir)
+        let keys = Arc::new(
+            KeyRing::load(config.security.master_key.as_ref().map(|k| k.expose()), &data_dir, store.clone())
                 .map_err(StartupError::Crypto)?,
         );
+        let audit = open_audit(&config, store.clone(), keys.clone()).await?;
         let production = config.server.profile == Profile::Production;
         let tenants = Tenants::resolve(&config.tenants, &public_url, production, sandbox_enabled)?;
         let smart = Arc::new(Smart::new(
             tenants,
             kv.clone(),
-            sealer,
+            keys.clone(),
+            audit.clone(),
             app_keys.clone(),
             Duration::from_secs(config.sessions.idle_timeout_secs),
             Duration::from_secs(config.sessions.absolute_timeout_secs),
         ));
+        let config_handle = config.clone();
         let state =
             web::AppState::new(config, public_url.clone(), store.clone(), kv.clone(), redis, app_keys, sandbox, smart);
         if !state.cookie.secure {
@@ -127,7 +158,7 @@ impl Application {
             );
         }
         let server = web::serve(state, listener).map_err(StartupError::Serve)?;
-        Ok(Application { addr, public_url, store, kv, sandbox_enabled, server })
+        Ok(Application { addr, public_url, store, kv, keys, audit, config: config_handle, sandbox_enabled, server })
     }
 
     pub fn stopper(&self) -> web::Stopper {
@@ -136,13 +167,14 @@ impl Application {
 
     /// Run until stopped. Expired key/value entries are purged in the background.
     pub async fn run(self) -> std::io::Result<()> {
-        let store = self.store.clone();
+        let (config, store, keys, audit) =
+            (self.config.clone(), self.store.clone(), self.keys.clone(), self.audit.clone());
         let purge = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(300));
+            let mut tick = tokio::time::interval(crate::retention::interval(&config));
             loop {
                 tick.tick().await;
-                if let Err(e) = store.kv_purge_expired().await {
-                    tracing::warn!(error = %e, "purge of expired entries failed");
+                if let Err(e) = crate::retention::purge(&config, store.as_ref(), &keys, &audit).await {
+                    tracing::warn!(error = %e, "retention purge failed");
                 }
             }
         });

@@ -11,6 +11,16 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{LogFormat, TelemetryConfig};
 
+tokio::task_local! {
+    /// The current request's opaque id (set by the web layer's request-context middleware).
+    pub static REQUEST_ID: String;
+}
+
+/// The id of the request being served, if any (for error bodies and audit records).
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
 /// Install the global subscriber. Returns an error if the filter does not parse.
 pub fn init(config: &TelemetryConfig) -> Result<(), String> {
     let filter = EnvFilter::try_new(&config.filter).map_err(|e| format!("telemetry.filter: {e}"))?;

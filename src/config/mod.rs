@@ -80,6 +80,9 @@ pub struct Config {
     pub security: SecurityConfig,
     pub telemetry: TelemetryConfig,
     pub sessions: SessionConfig,
+    pub audit: AuditConfig,
+    pub retention: RetentionConfig,
+    pub tls: TlsConfig,
     pub sandbox: SandboxConfig,
     /// The EHRs chartdesk is registered with: the issuer allow-list.
     pub tenants: Vec<TenantConfig>,
@@ -94,6 +97,9 @@ impl Default for Config {
             security: SecurityConfig::default(),
             telemetry: TelemetryConfig::default(),
             sessions: SessionConfig::default(),
+            audit: AuditConfig::default(),
+            retention: RetentionConfig::default(),
+            tls: TlsConfig::default(),
             sandbox: SandboxConfig::default(),
             tenants: default_tenants(),
         }
@@ -166,14 +172,78 @@ impl Default for RedisConfig {
 pub struct SecurityConfig {
     /// CSP `frame-ancestors` sources allowed to embed chartdesk (the EHRs' origins).
     pub frame_ancestors: Vec<String>,
-    /// AES-256-GCM key for data at rest (base64 of 32 bytes); unset: generated in the data dir.
+    /// Master key wrapping the data keys (base64 of 32 bytes); unset: `<data_dir>/keys/master.key`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub data_key: Option<Secret>,
+    pub master_key: Option<Secret>,
 }
 
 impl Default for SecurityConfig {
     fn default() -> Self {
-        SecurityConfig { frame_ancestors: vec!["'self'".into()], data_key: None }
+        SecurityConfig { frame_ancestors: vec!["'self'".into()], master_key: None }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// First line of every checkpoint: names this log.
+    pub origin: String,
+    /// Name of the Ed25519 checkpoint signing key.
+    pub key_name: String,
+    /// Ed25519 seed (base64 of 32 bytes); unset: `<data_dir>/keys/audit-ed25519.key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<Secret>,
+    /// Where checkpoints are written outside the database; unset: `<data_dir>/audit-checkpoints`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint_dir: Option<PathBuf>,
+    pub checkpoint_every: u64,
+    pub checkpoint_interval_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            origin: "chartdesk/audit".into(),
+            key_name: "chartdesk-audit".into(),
+            signing_key: None,
+            checkpoint_dir: None,
+            checkpoint_every: 1000,
+            checkpoint_interval_secs: 60,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    pub message_days: u64,
+    pub handoff_days: u64,
+    /// HIPAA § 164.316(b)(2): six years.
+    pub audit_days: u64,
+    pub purge_interval_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig { message_days: 30, handoff_days: 365, audit_days: 6 * 365 + 2, purge_interval_secs: 3600 }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain; with `key_file`, chartdesk serves HTTPS itself (TLS 1.2 and 1.3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// HSTS max-age when serving HTTPS.
+    pub hsts_max_age_secs: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig { cert_file: None, key_file: None, hsts_max_age_secs: 31_536_000 }
     }
 }
 
@@ -467,6 +537,12 @@ impl Config {
     /// Checks that serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
+            return bad("tls: cert_file and key_file go together".into());
+        }
+        if self.audit.checkpoint_every == 0 || self.audit.checkpoint_interval_secs == 0 {
+            return bad("audit: checkpoint_every and checkpoint_interval_secs must be positive".into());
+        }
         if self.server.bind.parse::<SocketAddr>().is_err() {
             return bad(format!("server.bind: `{}` is not a socket address like 127.0.0.1:8080", self.server.bind));
         }
@@ -509,11 +585,18 @@ impl Config {
     pub fn public_url(&self, bound: SocketAddr) -> Url {
         match &self.server.public_url {
             Some(u) => u.clone(),
-            None => Url::parse(&format!("http://{bound}")).expect("a socket address forms a URL"),
+            None => {
+                let scheme = if self.tls.cert_file.is_some() { "https" } else { "http" };
+                Url::parse(&format!("{scheme}://{bound}")).expect("a socket address forms a URL")
+            }
         }
     }
 
     /// The database URL: configured, or the embedded SQLite file under the data dir.
+    pub fn checkpoint_dir(&self) -> PathBuf {
+        self.audit.checkpoint_dir.clone().unwrap_or_else(|| self.server.data_dir.join("audit-checkpoints"))
+    }
+
     pub fn database_url(&self) -> String {
         match &self.database.url {
             Some(u) => u.expose().to_string(),

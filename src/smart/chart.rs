@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::scope::{Context as ScopeContext, Interaction, Scope, parse_list};
 use super::session::{Chart, PatientBanner, Session, now};
 use super::{LaunchError, Smart};
+use crate::audit::{AuditRecord, EntityRole, EventKind, Outcome, Purpose};
 use crate::fhir::client::{FhirError, ReadOnlyFhir};
 use crate::smart::request::ResourceType;
 
@@ -50,10 +51,54 @@ fn role_text(role: &Value) -> Option<String> {
         .map(String::from)
 }
 
+/// chartdesk roles from a PractitionerRole's codes: the EHR's own role code when known,
+/// else the HL7 practitioner-role code. (A fixed default until role mapping is configurable.)
+pub fn roles_of(role: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for coding in
+        role["code"].as_array().into_iter().flatten().flat_map(|c| c["coding"].as_array().cloned().unwrap_or_default())
+    {
+        let mapped = match coding["code"].as_str().unwrap_or_default() {
+            "PHYSICIAN" | "RESIDENT" | "doctor" => "physician",
+            "RN" | "nurse" => "nurse",
+            "NURSING_SUPERVISOR" => "nursing-supervisor",
+            "PHARMACIST" | "pharmacist" => "pharmacist",
+            "CLIN_INFORMATICS" => "clinical-informatics",
+            "COMPLIANCE" => "compliance",
+            "IT_ANALYST" | "ict" => "it-analyst",
+            _ => continue,
+        };
+        if !out.iter().any(|r| r == mapped) {
+            out.push(mapped.to_string());
+        }
+    }
+    // The EHR's specific code wins over the generic one (an informatics nurse is "ict" in HL7 terms).
+    for specific in ["nursing-supervisor", "clinical-informatics", "compliance"] {
+        if out.iter().any(|r| r == specific) {
+            out.retain(|r| r == specific || !matches!(r.as_str(), "nurse" | "it-analyst" | "pharmacist"));
+        }
+    }
+    out
+}
+
+/// The granted scopes that allow `interaction` on `rtype` (the "rules" of an audit record).
+fn allowing(granted: &[String], rtype: ResourceType, interaction: Interaction, patient: bool) -> Vec<String> {
+    granted.iter().filter(|s| granted_allows(std::slice::from_ref(s), rtype, interaction, patient)).cloned().collect()
+}
+
 enum Part<T> {
     Got(T),
     Skipped,
     Failed(FhirError),
+}
+
+/// One EHR read or search of the chart context, for the audit trail.
+struct Access {
+    kind: EventKind,
+    what: String,
+    patient: bool,
+    outcome: Outcome,
+    rules: Vec<String>,
 }
 
 impl Smart {
@@ -66,8 +111,26 @@ impl Smart {
             session = self.refresh(&session).await?;
         }
         for attempt in 0..2 {
-            let tokens = self.sessions.tokens(&session)?;
-            match self.fetch_chart(&session, &tokens.access_token).await {
+            let tokens = self.sessions.tokens(&session).await?;
+            let mut accesses = Vec::new();
+            let fetched = self.fetch_chart(&session, &tokens.access_token, &mut accesses).await;
+            // No audit, no data: every read is recorded before anything is shown.
+            if let Some(tenant) = self.tenants.by_id(&session.tenant) {
+                let mut agent = super::flow::session_agent(&session, tenant);
+                if let Ok(chart) = &fetched {
+                    agent.roles = chart.roles.clone();
+                }
+                for a in &accesses {
+                    let role = if a.patient { EntityRole::Patient } else { EntityRole::Resource };
+                    let record = AuditRecord::new(a.kind, a.outcome)
+                        .agent(agent.clone())
+                        .entity(role, a.what.clone())
+                        .purpose(Purpose::ItSupport)
+                        .decision(true, a.rules.clone());
+                    self.audit.record(record).await?;
+                }
+            }
+            match fetched {
                 Ok(chart) => {
                     session.chart = Some(chart);
                     self.sessions.save(&session).await?;
@@ -82,8 +145,8 @@ impl Smart {
         Err(LaunchError::SessionEnded)
     }
 
-    /// Err(()) when the EHR answered 401.
-    async fn fetch_chart(&self, s: &Session, token: &str) -> Result<Chart, ()> {
+    /// Err(()) when the EHR answered 401. Every attempted read lands in `accesses`.
+    async fn fetch_chart(&self, s: &Session, token: &str, accesses: &mut Vec<Access>) -> Result<Chart, ()> {
         let tenant = self.tenants.by_id(&s.tenant).ok_or(())?;
         let Ok(fhir) = ReadOnlyFhir::new(&self.http, &tenant.issuer, token) else {
             return Ok(Chart {
@@ -147,6 +210,55 @@ impl Smart {
             }
         };
         let (user, role, location, patient) = tokio::join!(user, role, location, patient);
+        let mut log = |kind, what: String, patient_entity: bool, rtype, interaction, ok: bool| {
+            accesses.push(Access {
+                kind,
+                what,
+                patient: patient_entity,
+                outcome: if ok { Outcome::Success } else { Outcome::MinorFailure },
+                rules: allowing(&s.granted_scopes, rtype, interaction, patient_entity),
+            });
+        };
+        if let (Some(u), false) = (practitioner, matches!(user, Part::Skipped)) {
+            log(
+                EventKind::FhirRead,
+                format!("Practitioner/{}", u.id),
+                false,
+                ResourceType::Practitioner,
+                Interaction::Read,
+                matches!(user, Part::Got(_)),
+            );
+        }
+        if let (Some(u), false) = (practitioner, matches!(role, Part::Skipped)) {
+            log(
+                EventKind::FhirSearch,
+                format!("PractitionerRole?practitioner=Practitioner/{}", u.id),
+                false,
+                ResourceType::PractitionerRole,
+                Interaction::Search,
+                matches!(role, Part::Got(_)),
+            );
+        }
+        if let (Some(id), false) = (&place, matches!(location, Part::Skipped)) {
+            log(
+                EventKind::FhirRead,
+                format!("Location/{id}"),
+                false,
+                ResourceType::Location,
+                Interaction::Read,
+                matches!(location, Part::Got(_)),
+            );
+        }
+        if let (Some(id), false) = (&s.context.patient, matches!(patient, Part::Skipped)) {
+            log(
+                EventKind::FhirRead,
+                format!("Patient/{id}"),
+                true,
+                ResourceType::Patient,
+                Interaction::Read,
+                matches!(patient, Part::Got(_)),
+            );
+        }
 
         let mut chart = Chart::default();
         let mut fail = |what: &str, e: FhirError| -> Result<(), ()> {
@@ -166,6 +278,8 @@ impl Smart {
         match role {
             Part::Got(roles) => {
                 chart.user_role = roles.iter().find_map(role_text);
+                chart.roles = roles.iter().flat_map(roles_of).collect();
+                chart.roles.dedup();
                 role_location = roles.iter().find_map(|r| r["location"][0]["display"].as_str().map(String::from));
             }
             Part::Failed(e) => fail("your role", e)?,

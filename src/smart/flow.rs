@@ -20,6 +20,7 @@ use super::scope::{Scope as Parsed, parse_list};
 use super::session::{Context, Pending, Session, Tokens, User, now};
 use super::tenant::{ClientCredentials, LaunchKind, Tenant};
 use super::{LaunchError, Smart};
+use crate::audit::{Agent, AuditRecord, EntityRole, EventKind, Outcome};
 use crate::config::{AuthorizeMethod, SigningAlg};
 use crate::fhir::discovery::Discovered;
 use crate::fhir::http::OAuthHttp;
@@ -105,7 +106,13 @@ impl Smart {
             return Err(LaunchError::BadParameter("launch"));
         }
         // The allow-list check comes before any outbound request.
-        let tenant = self.tenants.by_issuer(iss).ok_or(LaunchError::UnknownIssuer)?.clone();
+        let Some(tenant) = self.tenants.by_issuer(iss).cloned() else {
+            let refusal = AuditRecord::new(EventKind::Refusal, Outcome::MinorFailure).reason("unknown_issuer");
+            if let Err(e) = self.audit.record(refusal).await {
+                tracing::error!(error = %e, "a refusal could not be recorded for audit");
+            }
+            return Err(LaunchError::UnknownIssuer);
+        };
         let kind = if toolbar { LaunchKind::EhrToolbar } else { LaunchKind::Ehr };
         self.start(tenant, kind, Some(launch), iss, cookie).await
     }
@@ -165,7 +172,7 @@ impl Smart {
         let pending = Pending {
             tenant: tenant.id.clone(),
             binding: digest(&cookie),
-            verifier: self.sessions.seal(&format!("pending:{key}"), verifier.secret())?,
+            verifier: self.sessions.seal(&format!("pending:{key}"), verifier.secret()).await?,
             nonce: nonce.clone(),
             kind: format!("{kind:?}"),
             scope: scope.clone(),
@@ -199,7 +206,30 @@ impl Smart {
     }
 
     /// `GET /callback`: `state` first, then either the EHR's error or the code exchange.
+    /// Every failure is recorded for audit (with a reason code, never request text).
     pub async fn callback(
+        &self,
+        params: &HashMap<String, String>,
+        cookie: Option<&str>,
+    ) -> Result<Callback, LaunchError> {
+        let result = self.callback_inner(params, cookie).await;
+        let failure = match &result {
+            Ok(Callback::EhrError { error, tenant, .. }) => Some((oauth_code(error), Some(tenant.id.clone()))),
+            Err(e) => Some((failure_reason(e), None)),
+            Ok(Callback::Done { .. }) => None,
+        };
+        if let Some((reason, tenant)) = failure {
+            let record = AuditRecord::new(EventKind::LaunchFailed, Outcome::MinorFailure)
+                .agent(Agent { tenant, ..Agent::default() })
+                .reason(reason);
+            if let Err(e) = self.audit.record(record).await {
+                tracing::error!(error = %e, "a launch failure could not be recorded for audit");
+            }
+        }
+        result
+    }
+
+    async fn callback_inner(
         &self,
         params: &HashMap<String, String>,
         cookie: Option<&str>,
@@ -239,7 +269,7 @@ impl Smart {
         {
             return Err(LaunchError::IssuerMismatch);
         }
-        let verifier = PkceCodeVerifier::new(self.sessions.open(&format!("pending:{key}"), &pending.verifier)?);
+        let verifier = PkceCodeVerifier::new(self.sessions.open(&format!("pending:{key}"), &pending.verifier).await?);
         let client = self.oauth_client(&tenant, &discovered)?;
         let mut exchange = client.exchange_code(AuthorizationCode::new(code.clone())).set_pkce_verifier(verifier);
         if let ClientCredentials::PrivateKeyJwt(alg) = tenant.credentials {
@@ -261,8 +291,37 @@ impl Smart {
             (None, false) => User::default(),
         };
         let launch_id = random_token(32);
-        let session = self.new_session(&launch_id, &tenant, &pending, user, &token)?;
+        let session = self.new_session(&launch_id, &tenant, &pending, user, &token).await?;
         self.sessions.save(&session).await?;
+        // No audit, no session: a login that cannot be recorded does not happen.
+        let agent = session_agent(&session, &tenant);
+        self.audit
+            .record(
+                AuditRecord::new(EventKind::TokenGrant, Outcome::Success)
+                    .agent(agent.clone())
+                    .entity(EntityRole::Session, session_entity(&launch_id))
+                    .number("granted_scopes", session.granted_scopes.len() as i64),
+            )
+            .await?;
+        if !session.dropped_scopes.is_empty() {
+            self.audit
+                .record(
+                    AuditRecord::new(EventKind::Refusal, Outcome::MinorFailure)
+                        .agent(agent.clone())
+                        .entity(EntityRole::Session, session_entity(&launch_id))
+                        .reason("write_scope_dropped")
+                        .number("dropped_scopes", session.dropped_scopes.len() as i64),
+                )
+                .await?;
+        }
+        let mut login = AuditRecord::new(EventKind::Login, Outcome::Success)
+            .agent(agent)
+            .entity(EntityRole::Session, session_entity(&launch_id))
+            .reason(if pending.kind == "Standalone" { "standalone_launch" } else { "ehr_launch" });
+        if let Some(p) = &session.context.patient {
+            login = login.entity(EntityRole::Patient, format!("Patient/{p}"));
+        }
+        self.audit.record(login).await?;
         tracing::info!(tenant = %tenant.id, kind = %pending.kind, "launch completed");
         Ok(Callback::Done { launch_id, tenant })
     }
@@ -285,7 +344,7 @@ impl Smart {
         key.sign(&claims).map_err(|_| LaunchError::EhrUnavailable("cannot sign the client assertion".into()))
     }
 
-    fn new_session(
+    async fn new_session(
         &self,
         launch_id: &str,
         tenant: &Tenant,
@@ -315,7 +374,7 @@ impl Smart {
             granted_scopes,
             dropped_scopes,
             context: context_from(&token.extra_fields().extra),
-            tokens: self.sessions.seal_tokens(launch_id, &tokens)?,
+            tokens: self.sessions.seal_tokens(launch_id, &tokens).await?,
             token_issued_at: t,
             token_expires_at: t + token.expires_in().map(|d| d.as_secs() as i64).unwrap_or(DEFAULT_EXPIRES_IN),
             can_refresh: tokens.refresh_token.is_some(),
@@ -341,7 +400,7 @@ impl Smart {
         if current.token_issued_at > stale.token_issued_at || current.tokens != stale.tokens {
             return Ok(current); // someone else refreshed while we waited
         }
-        let tokens = self.sessions.tokens(&current)?;
+        let tokens = self.sessions.tokens(&current).await?;
         let Some(refresh_token) = tokens.refresh_token.clone() else {
             return Err(LaunchError::SessionEnded);
         };
@@ -355,11 +414,19 @@ impl Smart {
                 .add_extra_param("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
                 .add_extra_param("client_assertion", self.client_assertion(&tenant, &discovered, alg)?);
         }
+        let agent = session_agent(&current, &tenant);
         let token = match request.request_async(&self.http_for(&tenant)).await {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(tenant = %tenant.id, "refresh refused: the clinician must relaunch");
                 self.sessions.delete(&current.launch_id).await?;
+                let record = AuditRecord::new(EventKind::TokenGrant, Outcome::SeriousFailure)
+                    .agent(agent)
+                    .entity(EntityRole::Session, session_entity(&current.launch_id))
+                    .reason("refresh_refused");
+                if let Err(e) = self.audit.record(record).await {
+                    tracing::error!(error = %e, "a refused refresh could not be recorded for audit");
+                }
                 return Err(token_error(e));
             }
         };
@@ -369,7 +436,7 @@ impl Smart {
             // Keep the old refresh token when none comes back (Oracle Health does not rotate).
             refresh_token: Some(token.refresh_token().map(|r| r.secret().clone()).unwrap_or(refresh_token)),
         };
-        next.tokens = self.sessions.seal_tokens(&next.launch_id, &renewed)?;
+        next.tokens = self.sessions.seal_tokens(&next.launch_id, &renewed).await?;
         let t = now();
         next.token_issued_at = t.max(current.token_issued_at + 1);
         next.token_expires_at = t + token.expires_in().map(|d| d.as_secs() as i64).unwrap_or(DEFAULT_EXPIRES_IN);
@@ -380,8 +447,66 @@ impl Smart {
             next.dropped_scopes.extend(dropped);
         }
         self.sessions.save(&next).await?;
+        self.audit
+            .record(
+                AuditRecord::new(EventKind::TokenGrant, Outcome::Success)
+                    .agent(agent)
+                    .entity(EntityRole::Session, session_entity(&next.launch_id))
+                    .reason("refresh"),
+            )
+            .await?;
         tracing::info!(tenant = %tenant.id, "access token refreshed");
         Ok(next)
+    }
+}
+
+/// The audit agent of a session: references and ids only.
+pub(crate) fn session_agent(s: &Session, tenant: &Tenant) -> Agent {
+    Agent {
+        who: s.user.fhir_user.as_ref().map(|u| format!("{}/{}", u.resource_type, u.id)),
+        user_key: match (&s.user.iss, &s.user.sub) {
+            (Some(iss), Some(sub)) => Some(digest(&format!("{iss}|{sub}"))),
+            _ => None,
+        },
+        tenant: Some(tenant.id.clone()),
+        roles: s.chart.as_ref().map(|c| c.roles.clone()).unwrap_or_default(),
+        client_id: Some(tenant.client_id.clone()),
+    }
+}
+
+/// A session's audit entity: a digest of the launch id (the id itself opens the session).
+pub(crate) fn session_entity(launch_id: &str) -> String {
+    format!("session:{}", &digest(launch_id)[..16])
+}
+
+/// The OAuth error codes of RFC 6749, as static audit reasons.
+fn oauth_code(error: &str) -> &'static str {
+    match error {
+        "invalid_request" => "ehr_error:invalid_request",
+        "invalid_client" => "ehr_error:invalid_client",
+        "invalid_grant" => "ehr_error:invalid_grant",
+        "unauthorized_client" => "ehr_error:unauthorized_client",
+        "access_denied" => "ehr_error:access_denied",
+        "unsupported_response_type" => "ehr_error:unsupported_response_type",
+        "invalid_scope" => "ehr_error:invalid_scope",
+        "server_error" => "ehr_error:server_error",
+        "temporarily_unavailable" => "ehr_error:temporarily_unavailable",
+        _ => "ehr_error:other",
+    }
+}
+
+fn failure_reason(e: &LaunchError) -> &'static str {
+    match e {
+        LaunchError::MissingParameter(_) | LaunchError::BadParameter(_) => "bad_launch_parameters",
+        LaunchError::UnknownIssuer | LaunchError::UnknownTenant(_) => "unknown_issuer",
+        LaunchError::StateInvalid => "state_invalid",
+        LaunchError::CookieMissing => "cookie_missing",
+        LaunchError::IssuerMismatch => "issuer_mismatch",
+        LaunchError::Discovery(_) | LaunchError::EhrUnavailable(_) => "ehr_unavailable",
+        LaunchError::TokenRejected(_) => "token_rejected",
+        LaunchError::IdentityInvalid(_) => "identity_invalid",
+        LaunchError::SessionEnded => "session_ended",
+        LaunchError::Storage(_) | LaunchError::Audit(_) => "storage_unavailable",
     }
 }
 

@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::RwLock;
 
-use crate::crypto::Sealer;
+use crate::audit::{Audit, AuditRecord, EntityRole, EventKind, Outcome};
+use crate::crypto::KeyRing;
 use crate::error::{ErrorCode, HasErrorCode};
 use crate::fhir::discovery::{Discovered, DiscoveryError, discover};
 use crate::keys::AppKeys;
@@ -73,6 +74,8 @@ pub enum LaunchError {
     SessionEnded,
     #[error("temporary storage is unavailable")]
     Storage(#[from] SessionError),
+    #[error("the audit trail is unavailable")]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 impl From<KvError> for LaunchError {
@@ -92,7 +95,7 @@ impl HasErrorCode for LaunchError {
             LaunchError::Discovery(_) | LaunchError::EhrUnavailable(_) => ErrorCode::EhrUnavailable,
             LaunchError::IdentityInvalid(_) => ErrorCode::LaunchIdentityInvalid,
             LaunchError::SessionEnded => ErrorCode::SessionExpired,
-            LaunchError::Storage(_) => ErrorCode::ServiceUnavailable,
+            LaunchError::Storage(_) | LaunchError::Audit(_) => ErrorCode::ServiceUnavailable,
         }
     }
 }
@@ -103,6 +106,7 @@ pub struct Smart {
     pub sessions: Sessions,
     http: crate::fhir::http::EhrClient,
     kv: Arc<dyn Kv>,
+    pub audit: Arc<Audit>,
     keys: Arc<AppKeys>,
     discovery: RwLock<HashMap<String, (Instant, Arc<Discovered>)>>,
     oidc: RwLock<HashMap<String, (Instant, Arc<openidconnect::core::CoreProviderMetadata>)>>,
@@ -113,21 +117,61 @@ impl Smart {
     pub fn new(
         tenants: Tenants,
         kv: Arc<dyn Kv>,
-        sealer: Arc<Sealer>,
+        ring: Arc<KeyRing>,
+        audit: Arc<Audit>,
         keys: Arc<AppKeys>,
         idle: Duration,
         absolute: Duration,
     ) -> Smart {
         Smart {
             tenants,
-            sessions: Sessions::new(kv.clone(), sealer, idle, absolute),
+            sessions: Sessions::new(kv.clone(), ring, idle, absolute),
             http: crate::fhir::http::ehr_client(Duration::from_secs(10)),
             kv,
+            audit,
             keys,
             discovery: RwLock::new(HashMap::new()),
             oidc: RwLock::new(HashMap::new()),
             refresh_locks: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The session of `launch_id` for this browser; an expired one is recorded and ends.
+    pub async fn session(&self, launch_id: &str, binding: &str) -> Result<session::Session, LaunchError> {
+        match self.sessions.load(launch_id, binding).await? {
+            session::Loaded::Active(s) => Ok(*s),
+            session::Loaded::Expired(s) => {
+                if let Some(t) = self.tenants.by_id(&s.tenant) {
+                    let record = AuditRecord::new(EventKind::SessionExpired, Outcome::Success)
+                        .agent(flow::session_agent(&s, t))
+                        .entity(EntityRole::Session, flow::session_entity(&s.launch_id))
+                        .reason("idle_or_absolute_timeout");
+                    self.audit.record(record).await?;
+                }
+                Err(LaunchError::SessionEnded)
+            }
+            session::Loaded::Missing => Err(LaunchError::SessionEnded),
+        }
+    }
+
+    /// The audit agent of a session (references and ids only).
+    pub fn agent(&self, s: &session::Session) -> crate::audit::Agent {
+        match self.tenants.by_id(&s.tenant) {
+            Some(t) => flow::session_agent(s, t),
+            None => crate::audit::Agent::default(),
+        }
+    }
+
+    /// End a session at the user's request.
+    pub async fn logout(&self, s: &session::Session) -> Result<(), LaunchError> {
+        self.sessions.delete(&s.launch_id).await?;
+        if let Some(t) = self.tenants.by_id(&s.tenant) {
+            let record = AuditRecord::new(EventKind::Logout, Outcome::Success)
+                .agent(flow::session_agent(s, t))
+                .entity(EntityRole::Session, flow::session_entity(&s.launch_id));
+            self.audit.record(record).await?;
+        }
+        Ok(())
     }
 
     /// Discovery for a tenant, cached for an hour.

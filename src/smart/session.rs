@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
-use crate::crypto::{CryptoError, Sealer};
-use crate::kv::{self, Kv, KvError};
+use crate::crypto::{CryptoError, DataClass, KeyRing};
+use crate::kv::{Kv, KvError};
 
 pub const NS_PENDING: &str = "smart-pending";
 pub const NS_SESSION: &str = "session";
@@ -76,6 +76,9 @@ pub struct Context {
 /// What the first screen shows about the chart, fetched once per launch.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Chart {
+    /// chartdesk roles mapped from the user's PractitionerRole codes.
+    #[serde(default)]
+    pub roles: Vec<String>,
     pub user_name: Option<String>,
     pub user_role: Option<String>,
     pub department: Option<String>,
@@ -120,7 +123,8 @@ pub struct Tokens {
 
 pub enum Loaded {
     Active(Box<Session>),
-    Expired,
+    /// The session existed but its idle or absolute time ran out (now deleted).
+    Expired(Box<Session>),
     Missing,
 }
 
@@ -134,7 +138,7 @@ pub enum SessionError {
 
 pub struct Sessions {
     kv: Arc<dyn Kv>,
-    sealer: Arc<Sealer>,
+    keys: Arc<KeyRing>,
     idle: Duration,
     absolute: Duration,
 }
@@ -144,8 +148,8 @@ pub(crate) fn now() -> i64 {
 }
 
 impl Sessions {
-    pub fn new(kv: Arc<dyn Kv>, sealer: Arc<Sealer>, idle: Duration, absolute: Duration) -> Sessions {
-        Sessions { kv, sealer, idle, absolute }
+    pub fn new(kv: Arc<dyn Kv>, keys: Arc<KeyRing>, idle: Duration, absolute: Duration) -> Sessions {
+        Sessions { kv, keys, idle, absolute }
     }
 
     pub fn idle_timeout(&self) -> Duration {
@@ -156,37 +160,52 @@ impl Sessions {
         format!("session:{launch_id}")
     }
 
-    pub fn seal_tokens(&self, launch_id: &str, tokens: &Tokens) -> Result<String, SessionError> {
+    pub async fn seal_tokens(&self, launch_id: &str, tokens: &Tokens) -> Result<String, SessionError> {
         let json = serde_json::to_vec(tokens).expect("tokens serialise");
-        Ok(self.sealer.seal(&Self::aad(launch_id), &json)?)
+        Ok(self.keys.seal(DataClass::Token, &Self::aad(launch_id), &json).await?)
     }
 
-    pub fn tokens(&self, s: &Session) -> Result<Tokens, SessionError> {
-        let json = self.sealer.open(&Self::aad(&s.launch_id), &s.tokens)?;
+    pub async fn tokens(&self, s: &Session) -> Result<Tokens, SessionError> {
+        let json = self.keys.open(&Self::aad(&s.launch_id), &s.tokens).await?;
         serde_json::from_slice(&json).map_err(|_| SessionError::Crypto(CryptoError::Malformed))
     }
 
-    pub fn seal(&self, aad: &str, value: &str) -> Result<String, SessionError> {
-        Ok(self.sealer.seal(aad, value.as_bytes())?)
+    pub async fn seal(&self, aad: &str, value: &str) -> Result<String, SessionError> {
+        Ok(self.keys.seal(DataClass::Token, aad, value.as_bytes()).await?)
     }
 
-    pub fn open(&self, aad: &str, sealed: &str) -> Result<String, SessionError> {
-        let bytes = self.sealer.open(aad, sealed)?;
+    pub async fn open(&self, aad: &str, sealed: &str) -> Result<String, SessionError> {
+        let bytes = self.keys.open(aad, sealed).await?;
         String::from_utf8(bytes).map_err(|_| SessionError::Crypto(CryptoError::Malformed))
     }
 
     /// Store the session; it expires after the idle timeout or at its absolute end.
+    /// The whole record is sealed (it holds the user, the patient in context and the cached
+    /// chart context), bound to its launch id.
     pub async fn save(&self, s: &Session) -> Result<(), SessionError> {
         let remaining = (s.created_at + self.absolute.as_secs() as i64 - now()).max(1) as u64;
         let ttl = Duration::from_secs(remaining.min(self.idle.as_secs()));
-        kv::put_json(self.kv.as_ref(), NS_SESSION, &s.launch_id, s, Some(ttl)).await?;
+        let json = serde_json::to_vec(s).expect("sessions serialise");
+        let sealed = self.keys.seal(DataClass::Token, &format!("session-record:{}", s.launch_id), &json).await?;
+        self.kv.put(NS_SESSION, &s.launch_id, sealed.as_bytes(), Some(ttl)).await?;
         Ok(())
+    }
+
+    async fn fetch(&self, launch_id: &str) -> Result<Option<Session>, SessionError> {
+        let Some(bytes) = self.kv.get(NS_SESSION, launch_id).await? else { return Ok(None) };
+        let sealed = String::from_utf8(bytes).map_err(|_| SessionError::Crypto(CryptoError::Malformed))?;
+        match self.keys.open(&format!("session-record:{launch_id}"), &sealed).await {
+            Ok(json) => Ok(serde_json::from_slice(&json).ok()),
+            // A session sealed with a destroyed key is simply gone.
+            Err(CryptoError::Shredded(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Load the session of `launch_id` for the browser whose binding digest is `binding`,
     /// refreshing its idle timer.
     pub async fn load(&self, launch_id: &str, binding: &str) -> Result<Loaded, SessionError> {
-        let Some(mut s): Option<Session> = kv::get_json(self.kv.as_ref(), NS_SESSION, launch_id).await? else {
+        let Some(mut s) = self.fetch(launch_id).await? else {
             return Ok(Loaded::Missing);
         };
         if !bool::from(s.binding.as_bytes().ct_eq(binding.as_bytes())) {
@@ -195,7 +214,7 @@ impl Sessions {
         let t = now();
         if t - s.last_seen > self.idle.as_secs() as i64 || t - s.created_at > self.absolute.as_secs() as i64 {
             self.kv.delete(NS_SESSION, launch_id).await?;
-            return Ok(Loaded::Expired);
+            return Ok(Loaded::Expired(Box::new(s)));
         }
         s.last_seen = t;
         self.save(&s).await?;
@@ -204,7 +223,7 @@ impl Sessions {
 
     /// Load without touching the idle timer or checking the browser (refresh single-flight).
     pub async fn reload(&self, launch_id: &str) -> Result<Option<Session>, SessionError> {
-        Ok(kv::get_json(self.kv.as_ref(), NS_SESSION, launch_id).await?)
+        self.fetch(launch_id).await
     }
 
     pub async fn delete(&self, launch_id: &str) -> Result<(), SessionError> {

@@ -69,6 +69,48 @@ pub struct JournalEntry {
     pub client_id: Option<String>,
 }
 
+/// A data key, wrapped by the master key (see `crypto`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataKeyRow {
+    pub kid: String,
+    pub class: String,
+    pub period: String,
+    /// `None` once shredded.
+    pub wrapped: Option<String>,
+    pub master_kid: String,
+    pub created_ms: i64,
+    pub shredded_ms: Option<i64>,
+}
+
+/// An audit record to append: its sealed canonical form and leaf hash.
+#[derive(Clone, Debug)]
+pub struct NewAuditRow {
+    pub recorded_ms: i64,
+    pub kind: String,
+    pub sealed: String,
+    pub leaf: [u8; 32],
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub recorded_ms: i64,
+    pub kind: String,
+    /// `None` once purged under the retention policy.
+    pub sealed: Option<String>,
+    pub leaf: Vec<u8>,
+    pub chain: Vec<u8>,
+    pub purged_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointRow {
+    pub size: i64,
+    pub root: Vec<u8>,
+    pub note: String,
+    pub created_ms: i64,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct JournalRecord {
     pub seq: i64,
@@ -111,6 +153,28 @@ pub trait Store: Send + Sync + 'static {
 
     /// Entries with `seq > since`, oldest first, at most `limit`.
     async fn journal_since(&self, since: i64, limit: u32) -> Result<Vec<JournalRecord>, StoreError>;
+
+    async fn data_key_insert(&self, k: &DataKeyRow) -> Result<(), StoreError>;
+    async fn data_key_get(&self, kid: &str) -> Result<Option<DataKeyRow>, StoreError>;
+    async fn data_keys(&self) -> Result<Vec<DataKeyRow>, StoreError>;
+    /// Replace wrapped keys: (kid, wrapped, master kid), all in one transaction.
+    async fn data_key_rewrap(&self, updates: &[(String, String, String)]) -> Result<(), StoreError>;
+    /// Shred the data keys of `class` for periods before `before_period`.
+    async fn data_key_shred(&self, class: &str, before_period: &str, now_ms: i64) -> Result<u64, StoreError>;
+
+    /// Append records at the head of the audit log, chaining their hashes, in one
+    /// transaction serialised across processes. Returns the seq of the first.
+    async fn audit_append(&self, rows: &[NewAuditRow]) -> Result<i64, StoreError>;
+    /// Number of records ever appended (the next seq).
+    async fn audit_size(&self) -> Result<i64, StoreError>;
+    /// Records with `seq >= from`, in order, at most `limit`.
+    async fn audit_rows(&self, from: i64, limit: u32) -> Result<Vec<AuditRow>, StoreError>;
+    /// Leaf hashes of records `from..to`, in order.
+    async fn audit_leaves(&self, from: i64, to: i64) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Clear the content of records recorded before `before_ms`; returns (count, first seq, last seq).
+    async fn audit_purge(&self, before_ms: i64, now_ms: i64) -> Result<(u64, Option<i64>, Option<i64>), StoreError>;
+    async fn checkpoint_insert(&self, c: &CheckpointRow) -> Result<(), StoreError>;
+    async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError>;
 
     async fn close(&self);
 }
@@ -156,6 +220,7 @@ macro_rules! migrations {
 
 migrations! {
     (1, "init", "0001_init.sql"),
+    (2, "audit and keys", "0002_audit_and_keys.sql"),
 }
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {
@@ -329,6 +394,195 @@ macro_rules! sql_store {
                     .map_err(Into::into)
             }
 
+            async fn data_key_insert(&self, k: &$crate::store::DataKeyRow) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO data_keys (kid, class, period, wrapped, master_kid, created_ms, shredded_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&k.kid)
+                .bind(&k.class)
+                .bind(&k.period)
+                .bind(&k.wrapped)
+                .bind(&k.master_kid)
+                .bind(k.created_ms)
+                .bind(k.shredded_ms)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn data_key_get(&self, kid: &str) -> Result<Option<$crate::store::DataKeyRow>, $crate::store::StoreError> {
+                let row = sqlx::query(
+                    "SELECT kid, class, period, wrapped, master_kid, created_ms, shredded_ms FROM data_keys WHERE kid = $1",
+                )
+                .bind(kid)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|r| $crate::store::data_key_row(&r)).transpose()?)
+            }
+
+            async fn data_keys(&self) -> Result<Vec<$crate::store::DataKeyRow>, $crate::store::StoreError> {
+                let rows = sqlx::query(
+                    "SELECT kid, class, period, wrapped, master_kid, created_ms, shredded_ms FROM data_keys ORDER BY kid",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.iter().map($crate::store::data_key_row).collect::<Result<_, _>>()?)
+            }
+
+            async fn data_key_rewrap(&self, updates: &[(String, String, String)]) -> Result<(), $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for (kid, wrapped, master) in updates {
+                    sqlx::query("UPDATE data_keys SET wrapped = $1, master_kid = $2 WHERE kid = $3 AND wrapped IS NOT NULL")
+                        .bind(wrapped)
+                        .bind(master)
+                        .bind(kid)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn data_key_shred(&self, class: &str, before: &str, now_ms: i64) -> Result<u64, $crate::store::StoreError> {
+                let done = sqlx::query(
+                    "UPDATE data_keys SET wrapped = NULL, shredded_ms = $1 WHERE class = $2 AND period < $3 AND wrapped IS NOT NULL",
+                )
+                .bind(now_ms)
+                .bind(class)
+                .bind(before)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn audit_append(&self, rows: &[$crate::store::NewAuditRow]) -> Result<i64, $crate::store::StoreError> {
+                use sqlx::Row;
+                let mut tx = self.pool.begin().await?;
+                // Writing first takes the lock (row lock on PostgreSQL, write lock on SQLite).
+                let head = sqlx::query("UPDATE audit_head SET next_seq = next_seq WHERE id = 1 RETURNING next_seq, last_chain")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let first: i64 = head.try_get("next_seq")?;
+                let last: Vec<u8> = head.try_get("last_chain")?;
+                let mut prev: [u8; 32] = last.try_into().map_err(|_| sqlx::Error::Protocol("audit_head.last_chain".into()))?;
+                let mut seq = first;
+                for r in rows {
+                    let chain = $crate::audit::merkle::chain_next(&prev, &r.leaf);
+                    sqlx::query(
+                        "INSERT INTO audit_log (seq, recorded_ms, kind, sealed, leaf_hash, chain_hash) VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(seq)
+                    .bind(r.recorded_ms)
+                    .bind(&r.kind)
+                    .bind(&r.sealed)
+                    .bind(r.leaf.as_slice())
+                    .bind(chain.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+                    prev = chain;
+                    seq += 1;
+                }
+                sqlx::query("UPDATE audit_head SET next_seq = $1, last_chain = $2 WHERE id = 1")
+                    .bind(seq)
+                    .bind(prev.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(first)
+            }
+
+            async fn audit_size(&self) -> Result<i64, $crate::store::StoreError> {
+                use sqlx::Row;
+                let row = sqlx::query("SELECT next_seq FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?;
+                Ok(row.try_get("next_seq")?)
+            }
+
+            async fn audit_rows(&self, from: i64, limit: u32) -> Result<Vec<$crate::store::AuditRow>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT seq, recorded_ms, kind, sealed, leaf_hash, chain_hash, purged_ms FROM audit_log \
+                     WHERE seq >= $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(from)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::store::AuditRow {
+                            seq: r.try_get("seq")?,
+                            recorded_ms: r.try_get("recorded_ms")?,
+                            kind: r.try_get("kind")?,
+                            sealed: r.try_get("sealed")?,
+                            leaf: r.try_get("leaf_hash")?,
+                            chain: r.try_get("chain_hash")?,
+                            purged_ms: r.try_get("purged_ms")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
+            async fn audit_leaves(&self, from: i64, to: i64) -> Result<Vec<Vec<u8>>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query("SELECT leaf_hash FROM audit_log WHERE seq >= $1 AND seq < $2 ORDER BY seq")
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(|r| r.try_get("leaf_hash")).collect::<Result<Vec<_>, sqlx::Error>>().map_err(Into::into)
+            }
+
+            async fn audit_purge(&self, before_ms: i64, now_ms: i64) -> Result<(u64, Option<i64>, Option<i64>), $crate::store::StoreError> {
+                use sqlx::Row;
+                let mut tx = self.pool.begin().await?;
+                let range = sqlx::query(
+                    "SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM audit_log WHERE recorded_ms < $1 AND sealed IS NOT NULL",
+                )
+                .bind(before_ms)
+                .fetch_one(&mut *tx)
+                .await?;
+                let lo: Option<i64> = range.try_get("lo")?;
+                let hi: Option<i64> = range.try_get("hi")?;
+                let done = sqlx::query("UPDATE audit_log SET sealed = NULL, purged_ms = $1 WHERE recorded_ms < $2 AND sealed IS NOT NULL")
+                    .bind(now_ms)
+                    .bind(before_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok((done.rows_affected(), lo, hi))
+            }
+
+            async fn checkpoint_insert(&self, c: &$crate::store::CheckpointRow) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("INSERT INTO audit_checkpoint (size, root, note, created_ms) VALUES ($1, $2, $3, $4)")
+                    .bind(c.size)
+                    .bind(c.root.as_slice())
+                    .bind(&c.note)
+                    .bind(c.created_ms)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn checkpoints(&self) -> Result<Vec<$crate::store::CheckpointRow>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query("SELECT size, root, note, created_ms FROM audit_checkpoint ORDER BY size")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::store::CheckpointRow {
+                            size: r.try_get("size")?,
+                            root: r.try_get("root")?,
+                            note: r.try_get("note")?,
+                            created_ms: r.try_get("created_ms")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
             async fn close(&self) {
                 self.pool.close().await;
             }
@@ -336,6 +590,26 @@ macro_rules! sql_store {
     };
 }
 pub(crate) use sql_store;
+
+/// Decode a `data_keys` row (shared by both backends).
+pub(crate) fn data_key_row<R: sqlx::Row>(r: &R) -> Result<DataKeyRow, sqlx::Error>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(DataKeyRow {
+        kid: r.try_get("kid")?,
+        class: r.try_get("class")?,
+        period: r.try_get("period")?,
+        wrapped: r.try_get("wrapped")?,
+        master_kid: r.try_get("master_kid")?,
+        created_ms: r.try_get("created_ms")?,
+        shredded_ms: r.try_get("shredded_ms")?,
+    })
+}
 
 #[cfg(test)]
 mod tests {

@@ -18,14 +18,7 @@ use serde_json::json;
 
 use crate::error::{ErrorCode, HasErrorCode};
 
-tokio::task_local! {
-    /// The current request's id, set by the request-context middleware.
-    pub(super) static REQUEST_ID: String;
-}
-
-pub(super) fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
-}
+use crate::telemetry::current_request_id;
 
 /// The error content shared by the three surfaces.
 pub struct AppError {

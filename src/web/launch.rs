@@ -12,7 +12,7 @@ use super::AppState;
 use super::error::{AppError, PageError};
 use super::middleware::content_security_policy;
 use crate::error::ErrorCode;
-use crate::smart::session::{Chart, Loaded, Session};
+use crate::smart::session::{Chart, Session};
 use crate::smart::tenant::Tenant;
 use crate::smart::{Authorize, Callback, LaunchError, Started};
 
@@ -45,7 +45,7 @@ impl CookiePolicy {
         }
     }
 
-    fn read(&self, req: &HttpRequest) -> Option<String> {
+    pub(crate) fn read(&self, req: &HttpRequest) -> Option<String> {
         req.cookie(self.name).map(|c| c.value().to_string())
     }
 }
@@ -180,10 +180,7 @@ async fn session(state: &AppState, req: &HttpRequest, launch_id: &str) -> Result
         return Err(PageError(AppError::bare(ErrorCode::NotFound)));
     }
     let binding = state.cookie.read(req).map(|c| crate::smart::session_binding(&c)).unwrap_or_default();
-    match state.smart.sessions.load(launch_id, &binding).await.map_err(LaunchError::from)? {
-        Loaded::Active(s) => Ok(*s),
-        Loaded::Expired | Loaded::Missing => Err(LaunchError::SessionEnded.into()),
-    }
+    Ok(state.smart.session(launch_id, &binding).await?)
 }
 
 #[derive(Template)]
@@ -236,7 +233,7 @@ async fn logout(
 ) -> Result<HttpResponse, PageError> {
     let launch_id = path.into_inner();
     if let Ok(s) = session(&state, &req, &launch_id).await {
-        state.smart.sessions.delete(&s.launch_id).await.map_err(LaunchError::from)?;
+        state.smart.logout(&s).await?;
         tracing::info!(tenant = %s.tenant, "signed out");
     }
     Ok(html(200, render(&SignedOut)?))

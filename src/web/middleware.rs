@@ -13,7 +13,7 @@ use actix_web::{Error, HttpMessage, web};
 use tracing::Instrument;
 
 use super::AppState;
-use super::error::REQUEST_ID;
+use crate::telemetry::REQUEST_ID;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -78,11 +78,17 @@ pub async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let csp = req.app_data::<web::Data<AppState>>().map(|s| s.csp.clone());
+    let (csp, hsts) = match req.app_data::<web::Data<AppState>>() {
+        Some(s) => (Some(s.csp.clone()), s.hsts.clone()),
+        None => (None, None),
+    };
     let mut res = next.call(req).await?;
     let h = res.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if let Some(hsts) = hsts {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, hsts);
+    }
     // Pages that need a tenant-specific policy set their own; everything else gets the default.
     if let Some(csp) = csp.filter(|_| !h.contains_key(header::CONTENT_SECURITY_POLICY)) {
         h.insert(header::CONTENT_SECURITY_POLICY, csp);

@@ -10,6 +10,7 @@
 //! - the sandbox EHR is mounted by [`sandbox::mount`] at startup, and only when enabled;
 //!   no other handler touches it.
 
+mod api;
 pub mod error;
 mod health;
 pub mod launch;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub smart: Arc<crate::smart::Smart>,
     pub cookie: launch::CookiePolicy,
     pub(crate) csp: HeaderValue,
+    /// Strict-Transport-Security, when chartdesk serves HTTPS itself.
+    pub(crate) hsts: Option<HeaderValue>,
 }
 
 impl AppState {
@@ -62,7 +65,12 @@ impl AppState {
     ) -> AppState {
         let csp = middleware::content_security_policy(&config.security.frame_ancestors, &[]);
         let cookie = launch::CookiePolicy::for_url(&public_url, config.sessions.partitioned_cookie);
-        AppState { config, public_url, store, kv, redis, app_keys, sandbox, smart, cookie, csp }
+        let hsts = (config.tls.cert_file.is_some() && config.tls.hsts_max_age_secs > 0)
+            .then(|| {
+                HeaderValue::from_str(&format!("max-age={}; includeSubDomains", config.tls.hsts_max_age_secs)).ok()
+            })
+            .flatten();
+        AppState { config, public_url, store, kv, redis, app_keys, sandbox, smart, cookie, csp, hsts }
     }
 }
 
@@ -90,7 +98,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/.well-known/jwks.json", web::get().to(pages::jwks))
-        .configure(launch::routes);
+        .configure(launch::routes)
+        .configure(api::routes);
     match &state.sandbox {
         Some(sb) => sandbox::mount(cfg, sb.clone()),
         None => sandbox::mount_disabled(cfg),
@@ -154,6 +163,10 @@ impl Stopper {
 pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
     let workers = state.config.server.workers;
     let shutdown = state.config.server.shutdown_timeout_secs;
+    let tls = match (&state.config.tls.cert_file, &state.config.tls.key_file) {
+        (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
+        _ => None,
+    };
     let state = web::Data::new(state);
     let mut server = HttpServer::new(move || app(state.clone()))
         .shutdown_timeout(shutdown)
@@ -162,5 +175,28 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<Server> 
     if workers > 0 {
         server = server.workers(workers);
     }
-    Ok(Server(server.listen(listener)?.run()))
+    let server = match tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+        None => server.listen(listener)?,
+    };
+    Ok(Server(server.run()))
+}
+
+/// rustls with the ring provider, TLS 1.3 and 1.2 only, its default (AEAD, forward-secret)
+/// cipher suites, and the configured certificate chain.
+fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> std::io::Result<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &str, e: &dyn std::fmt::Display| std::io::Error::other(format!("tls {what}: {e}"));
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| bad("cert_file", &e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad("cert_file", &e))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad("key_file", &e))?;
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| bad("versions", &e))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| bad("certificate", &e))
 }

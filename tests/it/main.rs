@@ -2,6 +2,7 @@
 //! embedded sandbox EHR and SQLite, and PostgreSQL and Redis when CHARTDESK_TEST_POSTGRES_URL
 //! and CHARTDESK_TEST_REDIS_URL are set. One binary keeps link time down.
 
+mod audit;
 mod binary;
 mod browser;
 mod fake_ehr;

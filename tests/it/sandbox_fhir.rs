@@ -328,9 +328,22 @@ async fn synthetic_data_parses_as_fhir_and_meets_the_promised_counts() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["resource"]["code"][0]["coding"][1]["code"].as_str().unwrap().to_string())
+        .map(|e| {
+            let codings = e["resource"]["code"][0]["coding"].as_array().unwrap();
+            let ehr = codings.iter().find(|c| c["system"].as_str().unwrap().ends_with("/ehr-role")).unwrap();
+            ehr["code"].as_str().unwrap().to_string()
+        })
         .collect();
-    for role in ["PHYSICIAN", "RESIDENT", "RN", "NURSING_SUPERVISOR", "PHARMACIST", "CLIN_INFORMATICS", "IT_ANALYST"] {
+    for role in [
+        "PHYSICIAN",
+        "RESIDENT",
+        "RN",
+        "NURSING_SUPERVISOR",
+        "PHARMACIST",
+        "CLIN_INFORMATICS",
+        "IT_ANALYST",
+        "COMPLIANCE",
+    ] {
         assert!(roles.contains(role), "role {role}");
     }
     let departments: std::collections::HashSet<String> = serde_json::from_str::<Value>(
