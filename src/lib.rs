@@ -6,11 +6,13 @@
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod crypto;
 pub mod error;
 pub mod fhir;
 pub mod keys;
 pub mod kv;
+pub mod policy;
 pub mod retention;
 pub mod sandbox;
 pub mod smart;

@@ -40,6 +40,8 @@ pub enum StartupError {
     Audit(#[from] AuditError),
     #[error("{0}")]
     Tenant(#[from] crate::smart::tenant::TenantError),
+    #[error("access policy: {0}")]
+    Policy(String),
 }
 
 /// The audit settings of a configuration.
@@ -140,6 +142,13 @@ impl Application {
         let audit = open_audit(&config, store.clone(), keys.clone()).await?;
         let production = config.server.profile == Profile::Production;
         let tenants = Tenants::resolve(&config.tenants, &public_url, production, sandbox_enabled)?;
+        let tenant_ids: Vec<String> = tenants.all().iter().map(|t| t.id.clone()).collect();
+        let compiled =
+            crate::policy::admin::load_active(store.as_ref(), &tenant_ids).await.map_err(StartupError::Policy)?;
+        tracing::info!(version = compiled.version, "access policy loaded");
+        let engine = Arc::new(crate::policy::PolicyEngine::new(compiled));
+        let policy_admin =
+            Arc::new(crate::policy::admin::PolicyAdmin::new(store.clone(), engine.clone(), audit.clone(), tenant_ids));
         let smart = Arc::new(Smart::new(
             tenants,
             kv.clone(),
@@ -148,10 +157,21 @@ impl Application {
             app_keys.clone(),
             Duration::from_secs(config.sessions.idle_timeout_secs),
             Duration::from_secs(config.sessions.absolute_timeout_secs),
+            engine,
+            store.clone(),
         ));
         let config_handle = config.clone();
-        let state =
-            web::AppState::new(config, public_url.clone(), store.clone(), kv.clone(), redis, app_keys, sandbox, smart);
+        let state = web::AppState::new(
+            config,
+            public_url.clone(),
+            store.clone(),
+            kv.clone(),
+            redis,
+            app_keys,
+            sandbox,
+            smart,
+            policy_admin,
+        );
         if !state.cookie.secure {
             tracing::warn!(
                 "serving over plain HTTP on a loopback address: the session cookie is not Secure and has no __Host- prefix (development only)"

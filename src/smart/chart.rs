@@ -1,132 +1,97 @@
-//! The first screen's chart context: who the user is (name, role, department) and, when the
-//! EHR asks for a banner, which patient is open. Fetched once per launch with concurrent
-//! GETs, only for resources the granted scopes cover, and cached in the session so later
-//! page views cost no EHR requests. Failures degrade to a stated reason; a 401 triggers one
-//! refresh, then the relaunch page.
+//! Fetching a launch's chart context: one EHR round trip (a batch of GETs where the
+//! CapabilityStatement offers `batch`, otherwise concurrent GETs), planned by `context` from
+//! the policy's fetchable groups ∩ the granted scopes, cached in the sealed session so later
+//! pages and messages cost no EHR request. Failures degrade to stated reasons; a 401 triggers
+//! one refresh, then the relaunch page; a 429 backs the tenant off.
 
-use serde_json::Value;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
-use super::scope::{Context as ScopeContext, Interaction, Scope, parse_list};
-use super::session::{Chart, PatientBanner, Session, now};
+use futures_util::future::join_all;
+
+use super::session::{Session, now};
 use super::{LaunchError, Smart};
 use crate::audit::{AuditRecord, EntityRole, EventKind, Outcome, Purpose};
-use crate::fhir::client::{FhirError, ReadOnlyFhir};
+use crate::context::view::LastLogin;
+use crate::context::{self, ChartData, Get, Granted, Inputs, Part, Planned, Unavailable};
+use crate::fhir::client::{Capabilities, Fetched, FhirError, GetBatch, ReadOnlyFhir};
 use crate::smart::request::ResourceType;
 
-/// Does some granted scope allow `interaction` on `rtype` (in a user or patient context)?
-pub fn granted_allows(granted: &[String], rtype: ResourceType, interaction: Interaction, patient: bool) -> bool {
-    parse_list(&granted.join(" ")).0.iter().any(|s| match s {
-        Scope::Resource(r) => {
-            r.allows(rtype.as_str(), interaction)
-                && match r.context {
-                    ScopeContext::User => true,
-                    ScopeContext::Patient => patient,
-                    ScopeContext::System => false,
-                }
-        }
-        _ => false,
-    })
-}
+/// How long capabilities are cached per tenant.
+const CAPABILITIES_TTL: Duration = Duration::from_secs(3600);
+/// Back-off after a 429 without Retry-After, and the retry delay after a passing failure.
+const DEFAULT_BACKOFF: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
 
-pub(crate) fn human_name(resource: &Value) -> Option<String> {
-    let n = resource["name"]
-        .as_array()?
-        .iter()
-        .find(|n| n["use"] == "official")
-        .or(resource["name"].as_array()?.first())?;
-    if let Some(t) = n["text"].as_str() {
-        return Some(t.to_string());
-    }
-    let given: Vec<&str> =
-        n["given"].as_array().map(|g| g.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-    let s = format!("{} {}", given.join(" "), n["family"].as_str().unwrap_or("")).trim().to_string();
-    (!s.is_empty()).then_some(s)
-}
+/// The outcome of one planned request.
+type Answer = Result<Fetched, FhirError>;
 
-fn role_text(role: &Value) -> Option<String> {
-    let code = role["code"].as_array()?.first()?;
-    code["text"]
-        .as_str()
-        .or_else(|| code["coding"].as_array()?.iter().rev().find_map(|c| c["display"].as_str()))
-        .map(String::from)
-}
-
-/// chartdesk roles from a PractitionerRole's codes: the EHR's own role code when known,
-/// else the HL7 practitioner-role code. (A fixed default until role mapping is configurable.)
-pub fn roles_of(role: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    for coding in
-        role["code"].as_array().into_iter().flatten().flat_map(|c| c["coding"].as_array().cloned().unwrap_or_default())
-    {
-        let mapped = match coding["code"].as_str().unwrap_or_default() {
-            "PHYSICIAN" | "RESIDENT" | "doctor" => "physician",
-            "RN" | "nurse" => "nurse",
-            "NURSING_SUPERVISOR" => "nursing-supervisor",
-            "PHARMACIST" | "pharmacist" => "pharmacist",
-            "CLIN_INFORMATICS" => "clinical-informatics",
-            "COMPLIANCE" => "compliance",
-            "IT_ANALYST" | "ict" => "it-analyst",
-            _ => continue,
-        };
-        if !out.iter().any(|r| r == mapped) {
-            out.push(mapped.to_string());
-        }
-    }
-    // The EHR's specific code wins over the generic one (an informatics nurse is "ict" in HL7 terms).
-    for specific in ["nursing-supervisor", "clinical-informatics", "compliance"] {
-        if out.iter().any(|r| r == specific) {
-            out.retain(|r| r == specific || !matches!(r.as_str(), "nurse" | "it-analyst" | "pharmacist"));
-        }
-    }
-    out
-}
-
-/// The granted scopes that allow `interaction` on `rtype` (the "rules" of an audit record).
-fn allowing(granted: &[String], rtype: ResourceType, interaction: Interaction, patient: bool) -> Vec<String> {
-    granted.iter().filter(|s| granted_allows(std::slice::from_ref(s), rtype, interaction, patient)).cloned().collect()
-}
-
-enum Part<T> {
-    Got(T),
-    Skipped,
-    Failed(FhirError),
-}
-
-/// One EHR read or search of the chart context, for the audit trail.
-struct Access {
-    kind: EventKind,
-    what: String,
-    patient: bool,
-    outcome: Outcome,
-    rules: Vec<String>,
+fn transient(e: &FhirError) -> bool {
+    matches!(e, FhirError::RateLimited { .. } | FhirError::Server(_) | FhirError::Timeout | FhirError::Unreachable)
 }
 
 impl Smart {
-    /// The chart context of a session, fetched on first use.
+    /// The chart context of a session, fetched on first use (and again after a passing
+    /// failure's retry time). Roles are re-mapped with the active policy on every call.
     pub async fn chart(&self, mut session: Session) -> Result<Session, LaunchError> {
-        if session.chart.is_some() {
-            return Ok(session);
+        let fresh = session.chart.as_ref().is_some_and(|c| c.retry_at.is_none_or(|t| now() < t));
+        if !fresh {
+            session = self.fetch_and_cache(session).await?;
         }
+        let policy = self.policy.active();
+        if let Some(chart) = session.chart.as_mut() {
+            let codings = chart.role_codings();
+            let refs: Vec<(Option<&str>, &str)> = codings.iter().map(|(s, c)| (s.as_deref(), c.as_str())).collect();
+            chart.mapped_roles = policy.document.roles_for(&refs);
+            chart.role_source = if !policy.document.mapped_roles(&refs).is_empty() {
+                "PractitionerRole".into()
+            } else if chart.mapped_roles.is_empty() {
+                "none".into()
+            } else {
+                "default-role".into()
+            };
+        }
+        Ok(session)
+    }
+
+    async fn fetch_and_cache(&self, mut session: Session) -> Result<Session, LaunchError> {
         if session.can_refresh && session.token_expires_at <= now() + 10 {
             session = self.refresh(&session).await?;
         }
         for attempt in 0..2 {
             let tokens = self.sessions.tokens(&session).await?;
-            let mut accesses = Vec::new();
+            let mut accesses: Vec<(Planned, bool)> = Vec::new();
             let fetched = self.fetch_chart(&session, &tokens.access_token, &mut accesses).await;
             // No audit, no data: every read is recorded before anything is shown.
             if let Some(tenant) = self.tenants.by_id(&session.tenant) {
                 let mut agent = super::flow::session_agent(&session, tenant);
                 if let Ok(chart) = &fetched {
-                    agent.roles = chart.roles.clone();
+                    let codings = chart.role_codings();
+                    let refs: Vec<(Option<&str>, &str)> =
+                        codings.iter().map(|(s, c)| (s.as_deref(), c.as_str())).collect();
+                    agent.roles = self.policy.active().document.roles_for(&refs);
                 }
-                for a in &accesses {
-                    let role = if a.patient { EntityRole::Patient } else { EntityRole::Resource };
-                    let record = AuditRecord::new(a.kind, a.outcome)
+                let policy = self.policy.active();
+                for (p, ok) in &accesses {
+                    let kind = match p.get {
+                        Get::Read { .. } => EventKind::FhirRead,
+                        Get::Search { .. } => EventKind::FhirSearch,
+                    };
+                    let role = if p.patient_data { EntityRole::Patient } else { EntityRole::Resource };
+                    let mut rules: Vec<String> = p
+                        .groups
+                        .iter()
+                        .flat_map(|g| policy.fetchable().get(g).cloned().unwrap_or_default())
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .map(|r| format!("policy v{}: {r}", policy.version))
+                        .collect();
+                    rules.extend(p.scope_rules.iter().map(|s| format!("scope: {s}")));
+                    let record = AuditRecord::new(kind, if *ok { Outcome::Success } else { Outcome::MinorFailure })
                         .agent(agent.clone())
-                        .entity(role, a.what.clone())
+                        .entity(role, p.what())
                         .purpose(Purpose::ItSupport)
-                        .decision(true, a.rules.clone());
+                        .decision(true, rules);
                     self.audit.record(record).await?;
                 }
             }
@@ -145,189 +110,197 @@ impl Smart {
         Err(LaunchError::SessionEnded)
     }
 
-    /// Err(()) when the EHR answered 401. Every attempted read lands in `accesses`.
-    async fn fetch_chart(&self, s: &Session, token: &str, accesses: &mut Vec<Access>) -> Result<Chart, ()> {
+    /// What the tenant's CapabilityStatement offers, cached; a failure means "no batch, no
+    /// AuditEvent search" (and is cached briefly, so a broken /metadata is not hammered).
+    async fn capabilities(&self, tenant_id: &str, fhir: &ReadOnlyFhir<'_>) -> Capabilities {
+        if let Some((at, ttl, caps)) = self.capabilities.lock().unwrap_or_else(|p| p.into_inner()).get(tenant_id)
+            && at.elapsed() < *ttl
+        {
+            return caps.clone();
+        }
+        let (caps, ttl) = match fhir.capabilities().await {
+            Ok(c) => (c, CAPABILITIES_TTL),
+            Err(e) => {
+                tracing::warn!(tenant = %tenant_id, error = %e, "CapabilityStatement unavailable: no batch, no EHR login history");
+                (Capabilities::default(), DEFAULT_BACKOFF)
+            }
+        };
+        self.capabilities
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tenant_id.to_string(), (Instant::now(), ttl, caps.clone()));
+        caps
+    }
+
+    /// The instant until which a tenant is backed off (after a 429).
+    fn backoff_until(&self, tenant_id: &str) -> Option<Instant> {
+        self.backoff.lock().unwrap_or_else(|p| p.into_inner()).get(tenant_id).copied().filter(|t| *t > Instant::now())
+    }
+
+    fn back_off(&self, tenant_id: &str, retry_after: Option<Duration>) -> Duration {
+        let wait = retry_after.unwrap_or(DEFAULT_BACKOFF).clamp(Duration::from_secs(1), MAX_BACKOFF);
+        self.backoff.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant_id.to_string(), Instant::now() + wait);
+        tracing::warn!(tenant = %tenant_id, wait_secs = wait.as_secs(), "the EHR asked chartdesk to slow down: backing off");
+        wait
+    }
+
+    /// Err(()) when the EHR answered 401. Every request sent lands in `accesses`.
+    async fn fetch_chart(
+        &self,
+        s: &Session,
+        token: &str,
+        accesses: &mut Vec<(Planned, bool)>,
+    ) -> Result<ChartData, ()> {
+        let t = now();
+        let mut chart = ChartData { fetched_at: t, ..ChartData::default() };
         let tenant = self.tenants.by_id(&s.tenant).ok_or(())?;
         let Ok(fhir) = ReadOnlyFhir::new(&self.http, &tenant.issuer, token) else {
-            return Ok(Chart {
-                unavailable: vec!["chart context: the EHR address is not usable".into()],
-                ..Chart::default()
-            });
+            chart.unavailable.push(Unavailable::new(Part::Patient, "the EHR address is not usable"));
+            return Ok(chart);
         };
-        let allows = |t, i, p| granted_allows(&s.granted_scopes, t, i, p);
-        let practitioner = s.user.fhir_user.as_ref().filter(|u| u.on_tenant && u.resource_type == "Practitioner");
+        if let Some(until) = self.backoff_until(&tenant.id) {
+            let wait = until.saturating_duration_since(Instant::now()).as_secs().max(1);
+            chart.unavailable.push(Unavailable::new(
+                Part::Patient,
+                format!("chart context unavailable: the EHR asked chartdesk to slow down; retrying in {wait} s"),
+            ));
+            chart.retry_at = Some(t + wait as i64);
+            return Ok(chart);
+        }
+        let policy = self.policy.active();
+        let groups: BTreeSet<_> = policy.fetchable().keys().copied().collect();
+        let granted = Granted::new(&s.granted_scopes);
+        let practitioner = s
+            .user
+            .fhir_user
+            .as_ref()
+            .filter(|u| u.on_tenant && u.resource_type == "Practitioner")
+            .map(|u| u.id.as_str());
+        let wants_ehr_logins = practitioner.is_some()
+            && groups.contains(&crate::policy::Group::LoginHistory)
+            && granted.allows(ResourceType::AuditEvent, crate::smart::scope::Interaction::Search, false);
+        let caps = if wants_ehr_logins || s.context.patient.is_some() {
+            self.capabilities(&tenant.id, &fhir).await
+        } else {
+            Capabilities::default()
+        };
+        let inputs = Inputs {
+            practitioner,
+            place: s.context.login_department.as_deref().or(s.context.location.as_deref()),
+            patient: s.context.patient.as_deref(),
+            encounter: s.context.encounter.as_deref(),
+            ehr_audit_search: wants_ehr_logins && caps.search.iter().any(|t| t == "AuditEvent"),
+        };
+        let (planned, missing) = context::plan(&inputs, &groups, &granted);
+        chart.groups = groups.iter().copied().collect();
+        chart.unavailable = missing;
 
-        let user = async {
-            match practitioner {
-                Some(u) if allows(ResourceType::Practitioner, Interaction::Read, false) => {
-                    match fhir.read(ResourceType::Practitioner, &u.id, &["name"]).await {
-                        Ok(v) => Part::Got(v),
-                        Err(e) => Part::Failed(e),
+        let answers: Vec<Answer> = if caps.batch && planned.len() > 1 {
+            // Entries whose id from the EHR is not a FHIR id are answered here, unsent.
+            let mut batch = GetBatch::default();
+            let mut answers: Vec<Option<Answer>> = Vec::new();
+            for p in &planned {
+                match &p.get {
+                    Get::Read { id, elements } => match batch.read(p.rtype, id, elements) {
+                        Ok(_) => answers.push(None),
+                        Err(e) => answers.push(Some(Err(e))),
+                    },
+                    Get::Search { params } => {
+                        let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                        batch.search(p.rtype, &refs);
+                        answers.push(None);
                     }
                 }
-                _ => Part::Skipped,
             }
-        };
-        let role = async {
-            match practitioner {
-                Some(u) if allows(ResourceType::PractitionerRole, Interaction::Search, false) => {
-                    let reference = format!("Practitioner/{}", u.id);
-                    match fhir
-                        .search(
-                            ResourceType::PractitionerRole,
-                            &[("practitioner", &reference), ("_elements", "code,location"), ("_count", "5")],
-                        )
-                        .await
-                    {
-                        Ok(v) => Part::Got(v),
-                        Err(e) => Part::Failed(e),
+            let mut sent: Vec<Answer> = match fhir.batch(&batch).await {
+                Ok(a) => a,
+                Err(e) => batch.entries().iter().map(|_| Err(e.clone())).collect(),
+            };
+            sent.reverse();
+            answers.into_iter().map(|a| a.or_else(|| sent.pop()).unwrap_or(Err(FhirError::Malformed))).collect()
+        } else {
+            join_all(planned.iter().map(|p| async {
+                match &p.get {
+                    Get::Read { id, elements } => fhir.read(p.rtype, id, elements).await.map(Fetched::Resource),
+                    Get::Search { params } => {
+                        let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                        fhir.search(p.rtype, &refs).await.map(Fetched::Matches)
                     }
                 }
-                _ => Part::Skipped,
-            }
+            }))
+            .await
         };
-        let place = s.context.login_department.clone().or(s.context.location.clone());
-        let location = async {
-            match &place {
-                Some(id) if allows(ResourceType::Location, Interaction::Read, false) => {
-                    match fhir.read(ResourceType::Location, id, &["name"]).await {
-                        Ok(v) => Part::Got(v),
-                        Err(e) => Part::Failed(e),
-                    }
-                }
-                _ => Part::Skipped,
-            }
-        };
-        let patient = async {
-            match &s.context.patient {
-                Some(id) if s.context.need_patient_banner && allows(ResourceType::Patient, Interaction::Read, true) => {
-                    match fhir.read(ResourceType::Patient, id, &["name", "birthDate", "gender"]).await {
-                        Ok(v) => Part::Got(v),
-                        Err(e) => Part::Failed(e),
-                    }
-                }
-                _ => Part::Skipped,
-            }
-        };
-        let (user, role, location, patient) = tokio::join!(user, role, location, patient);
-        let mut log = |kind, what: String, patient_entity: bool, rtype, interaction, ok: bool| {
-            accesses.push(Access {
-                kind,
-                what,
-                patient: patient_entity,
-                outcome: if ok { Outcome::Success } else { Outcome::MinorFailure },
-                rules: allowing(&s.granted_scopes, rtype, interaction, patient_entity),
-            });
-        };
-        if let (Some(u), false) = (practitioner, matches!(user, Part::Skipped)) {
-            log(
-                EventKind::FhirRead,
-                format!("Practitioner/{}", u.id),
-                false,
-                ResourceType::Practitioner,
-                Interaction::Read,
-                matches!(user, Part::Got(_)),
-            );
-        }
-        if let (Some(u), false) = (practitioner, matches!(role, Part::Skipped)) {
-            log(
-                EventKind::FhirSearch,
-                format!("PractitionerRole?practitioner=Practitioner/{}", u.id),
-                false,
-                ResourceType::PractitionerRole,
-                Interaction::Search,
-                matches!(role, Part::Got(_)),
-            );
-        }
-        if let (Some(id), false) = (&place, matches!(location, Part::Skipped)) {
-            log(
-                EventKind::FhirRead,
-                format!("Location/{id}"),
-                false,
-                ResourceType::Location,
-                Interaction::Read,
-                matches!(location, Part::Got(_)),
-            );
-        }
-        if let (Some(id), false) = (&s.context.patient, matches!(patient, Part::Skipped)) {
-            log(
-                EventKind::FhirRead,
-                format!("Patient/{id}"),
-                true,
-                ResourceType::Patient,
-                Interaction::Read,
-                matches!(patient, Part::Got(_)),
-            );
-        }
 
-        let mut chart = Chart::default();
-        let mut fail = |what: &str, e: FhirError| -> Result<(), ()> {
-            if matches!(e, FhirError::Unauthorized) {
-                return Err(());
+        let mut unauthorized = false;
+        let mut retry: Option<Duration> = None;
+        for (p, answer) in planned.into_iter().zip(answers) {
+            let sent = !matches!(answer, Err(FhirError::BadId(_)));
+            let mut ok = answer.is_ok();
+            match answer {
+                Ok(fetched) => {
+                    let kept: Vec<serde_json::Value> = match fetched {
+                        Fetched::Resource(v) => context::keep(&p, &v).into_iter().collect(),
+                        Fetched::Matches(list) => list.iter().filter_map(|v| context::keep(&p, v)).collect(),
+                    };
+                    let single = matches!(p.get, Get::Read { .. });
+                    if single && kept.is_empty() {
+                        ok = false;
+                        chart
+                            .unavailable
+                            .push(Unavailable::new(p.part, "outside what the EHR's scopes allow chartdesk to see"));
+                    }
+                    match p.part {
+                        Part::Practitioner => chart.practitioner = kept.into_iter().next(),
+                        Part::Roles => chart.roles = kept,
+                        Part::Department => chart.department = kept.into_iter().next(),
+                        Part::Patient => chart.patient = kept.into_iter().next(),
+                        Part::Encounter => chart.encounter = kept.into_iter().next(),
+                        Part::Logins => chart.logins = kept,
+                    }
+                }
+                Err(FhirError::Unauthorized) => unauthorized = true,
+                Err(e) => {
+                    if let FhirError::RateLimited { retry_after } = &e {
+                        retry = Some(self.back_off(&tenant.id, *retry_after));
+                    } else if transient(&e) {
+                        retry = retry.or(Some(DEFAULT_BACKOFF));
+                    }
+                    tracing::warn!(part = ?p.part, error = %e, "chart context part unavailable");
+                    chart.unavailable.push(Unavailable::new(p.part, format!("{}: {e}", p.part.label())));
+                }
             }
-            tracing::warn!(part = what, error = %e, "chart context unavailable");
-            chart.unavailable.push(format!("{what}: {e}"));
-            Ok(())
-        };
-        match user {
-            Part::Got(v) => chart.user_name = human_name(&v),
-            Part::Failed(e) => fail("your name", e)?,
-            Part::Skipped => {}
-        }
-        let mut role_location = None;
-        match role {
-            Part::Got(roles) => {
-                chart.user_role = roles.iter().find_map(role_text);
-                chart.roles = roles.iter().flat_map(roles_of).collect();
-                chart.roles.dedup();
-                role_location = roles.iter().find_map(|r| r["location"][0]["display"].as_str().map(String::from));
+            if sent {
+                accesses.push((p, ok));
             }
-            Part::Failed(e) => fail("your role", e)?,
-            Part::Skipped => {}
         }
-        match location {
-            Part::Got(v) => chart.department = v["name"].as_str().map(String::from),
-            Part::Failed(e) => fail("your department", e)?,
-            Part::Skipped => {}
+        if unauthorized {
+            return Err(());
         }
-        chart.department = chart.department.or(role_location);
-        match patient {
-            Part::Got(v) => {
-                chart.patient = Some(PatientBanner {
-                    name: human_name(&v).unwrap_or_else(|| "(name not available)".into()),
-                    birth_date: v["birthDate"].as_str().map(String::from),
-                    gender: v["gender"].as_str().map(String::from),
-                })
-            }
-            Part::Failed(e) => fail("patient banner", e)?,
-            Part::Skipped => {}
+        if let Some(wait) = retry {
+            chart.retry_at = Some(t + wait.as_secs() as i64);
+        }
+        if !inputs.ehr_audit_search {
+            chart.chartdesk_login = self.chartdesk_last_login(s).await;
         }
         Ok(chart)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn granted_scopes_gate_reads() {
-        let g: Vec<String> =
-            ["launch", "user/Practitioner.rs", "patient/Patient.r", "user/Location.read"].map(String::from).to_vec();
-        assert!(granted_allows(&g, ResourceType::Practitioner, Interaction::Read, false));
-        assert!(!granted_allows(&g, ResourceType::PractitionerRole, Interaction::Search, false));
-        assert!(granted_allows(&g, ResourceType::Patient, Interaction::Read, true));
-        assert!(!granted_allows(&g, ResourceType::Patient, Interaction::Read, false), "patient scopes need a patient");
-        assert!(!granted_allows(&g, ResourceType::Patient, Interaction::Search, true));
-        assert!(granted_allows(&g, ResourceType::Location, Interaction::Read, false));
-    }
-
-    #[test]
-    fn names_and_roles_are_read_leniently() {
-        let p = serde_json::json!({"name": [{"use": "nickname", "text": "Jo"}, {"use": "official", "given": ["Jordan"], "family": "Pike"}]});
-        assert_eq!(human_name(&p).as_deref(), Some("Jordan Pike"));
-        assert_eq!(human_name(&serde_json::json!({})), None);
-        let r = serde_json::json!({"code": [{"coding": [{"code": "nurse"}, {"code": "RN", "display": "Registered nurse"}]}]});
-        assert_eq!(role_text(&r).as_deref(), Some("Registered nurse"));
+    /// The user's previous launch as chartdesk recorded it.
+    async fn chartdesk_last_login(&self, s: &Session) -> Option<LastLogin> {
+        let key = super::flow::user_key(s)?;
+        match self.store.login_last(&key, s.created_at * 1000).await {
+            Ok(Some(row)) => Some(LastLogin {
+                at: chrono::DateTime::from_timestamp_millis(row.at_ms)?
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                from: row.location.map(|l| format!("Location/{l}")),
+                workstation: None,
+                source: "chartdesk".into(),
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "login history unavailable");
+                None
+            }
+        }
     }
 }

@@ -155,6 +155,7 @@ impl Smart {
         aud: &str,
         cookie: Option<&str>,
     ) -> Result<Started, LaunchError> {
+        let tenant = self.tenant_with_overrides(&tenant);
         let discovered = self.discovery(&tenant).await?;
         let (cookie, new_binding) = match cookie.filter(|c| plausible_cookie(c)) {
             Some(c) => (c.to_string(), None),
@@ -322,6 +323,17 @@ impl Smart {
             login = login.entity(EntityRole::Patient, format!("Patient/{p}"));
         }
         self.audit.record(login).await?;
+        // chartdesk's own login history ("last login" where the EHR offers none).
+        if let Some(key) = user_key(&session) {
+            let row = crate::store::LoginRow {
+                tenant: tenant.id.clone(),
+                at_ms: session.created_at * 1000,
+                location: session.context.login_department.clone().or(session.context.location.clone()),
+            };
+            if let Err(e) = self.store.login_insert(&key, &row).await {
+                tracing::warn!(error = %e, "the login could not be added to chartdesk's login history");
+            }
+        }
         tracing::info!(tenant = %tenant.id, kind = %pending.kind, "launch completed");
         Ok(Callback::Done { launch_id, tenant })
     }
@@ -464,13 +476,18 @@ impl Smart {
 pub(crate) fn session_agent(s: &Session, tenant: &Tenant) -> Agent {
     Agent {
         who: s.user.fhir_user.as_ref().map(|u| format!("{}/{}", u.resource_type, u.id)),
-        user_key: match (&s.user.iss, &s.user.sub) {
-            (Some(iss), Some(sub)) => Some(digest(&format!("{iss}|{sub}"))),
-            _ => None,
-        },
+        user_key: user_key(s),
         tenant: Some(tenant.id.clone()),
-        roles: s.chart.as_ref().map(|c| c.roles.clone()).unwrap_or_default(),
+        roles: s.chart.as_ref().map(|c| c.mapped_roles.clone()).unwrap_or_default(),
         client_id: Some(tenant.client_id.clone()),
+    }
+}
+
+/// The opaque key of a session's user: a digest of the OIDC issuer and subject.
+pub(crate) fn user_key(s: &Session) -> Option<String> {
+    match (&s.user.iss, &s.user.sub) {
+        (Some(iss), Some(sub)) => Some(digest(&format!("{iss}|{sub}"))),
+        _ => None,
     }
 }
 

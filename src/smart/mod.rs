@@ -41,6 +41,11 @@ pub use flow::{Authorize, Callback, Started};
 
 const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 
+/// The opaque user key of a session (digest of issuer and subject).
+pub fn session_user_key(s: &session::Session) -> Option<String> {
+    flow::user_key(s)
+}
+
 /// The session binding of a browser: the digest of its cookie value.
 pub fn session_binding(cookie: &str) -> String {
     flow::digest(cookie)
@@ -111,9 +116,17 @@ pub struct Smart {
     discovery: RwLock<HashMap<String, (Instant, Arc<Discovered>)>>,
     oidc: RwLock<HashMap<String, (Instant, Arc<openidconnect::core::CoreProviderMetadata>)>>,
     refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The active access policy (role mapping, element groups, tenant overrides).
+    pub policy: Arc<crate::policy::PolicyEngine>,
+    store: Arc<dyn crate::store::Store>,
+    /// CapabilityStatement summaries per tenant: (fetched, lifetime, summary).
+    capabilities: Mutex<HashMap<String, (Instant, Duration, crate::fhir::client::Capabilities)>>,
+    /// Tenants backed off after a 429, until the instant.
+    backoff: Mutex<HashMap<String, Instant>>,
 }
 
 impl Smart {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         tenants: Tenants,
         kv: Arc<dyn Kv>,
@@ -122,6 +135,8 @@ impl Smart {
         keys: Arc<AppKeys>,
         idle: Duration,
         absolute: Duration,
+        policy: Arc<crate::policy::PolicyEngine>,
+        store: Arc<dyn crate::store::Store>,
     ) -> Smart {
         Smart {
             tenants,
@@ -133,7 +148,34 @@ impl Smart {
             discovery: RwLock::new(HashMap::new()),
             oidc: RwLock::new(HashMap::new()),
             refresh_locks: Mutex::new(HashMap::new()),
+            policy,
+            store,
+            capabilities: Mutex::new(HashMap::new()),
+            backoff: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A tenant as configured, with the active policy's overrides (scope set and style,
+    /// authorize method) applied.
+    pub fn tenant_with_overrides(&self, tenant: &Tenant) -> Tenant {
+        let mut t = tenant.clone();
+        let policy = self.policy.active();
+        if let Some(o) = policy.document.tenants.iter().find(|o| o.tenant == t.id) {
+            if let Some(style) = o.scope_style {
+                t.scope_style = style;
+            }
+            if let Some(m) = o.authorize_method {
+                t.authorize_method = m;
+            }
+            // Validated when the policy was activated; anything unparsable is skipped.
+            if let Some(list) = &o.user_scopes {
+                t.user_scopes = list.iter().filter_map(|s| s.parse().ok()).collect();
+            }
+            if let Some(list) = &o.patient_scopes {
+                t.patient_scopes = list.iter().filter_map(|s| s.parse().ok()).collect();
+            }
+        }
+        t
     }
 
     /// The session of `launch_id` for this browser; an expired one is recorded and ends.
@@ -159,6 +201,34 @@ impl Smart {
         match self.tenants.by_id(&s.tenant) {
             Some(t) => flow::session_agent(s, t),
             None => crate::audit::Agent::default(),
+        }
+    }
+
+    /// The facts of a launch that a context view shows besides chart data.
+    pub fn launch_facts(&self, s: &session::Session) -> crate::context::view::LaunchFacts {
+        let tenant = self.tenants.by_id(&s.tenant);
+        crate::context::view::LaunchFacts {
+            launch_id: s.launch_id.clone(),
+            kind: match s.kind.as_str() {
+                "Ehr" => "ehr",
+                "EhrToolbar" => "ehr-toolbar",
+                _ => "standalone",
+            }
+            .into(),
+            tenant: s.tenant.clone(),
+            vendor: tenant.map(|t| t.vendor.clone()).unwrap_or_default(),
+            ehr: tenant.map(|t| t.label.clone()).unwrap_or_default(),
+            fhir_user: s.user.fhir_user.as_ref().map(|u| format!("{}/{}", u.resource_type, u.id)),
+            id_token_name: s.user.name.clone(),
+            verified: s.user.verified,
+            token_issued_at: s.token_issued_at,
+            token_expires_at: s.token_expires_at,
+            granted_scopes: s.granted_scopes.clone(),
+            dropped_scopes: s.dropped_scopes.clone(),
+            patient: s.context.patient.clone(),
+            encounter: s.context.encounter.clone(),
+            place: s.place(),
+            created_at: s.created_at,
         }
     }
 

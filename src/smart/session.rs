@@ -18,6 +18,9 @@ use crate::kv::{Kv, KvError};
 
 pub const NS_PENDING: &str = "smart-pending";
 pub const NS_SESSION: &str = "session";
+/// A session's last activity, kept apart from the record so that marking activity never
+/// rewrites (and so never rolls back) a record another request has just updated.
+pub const NS_SEEN: &str = "session-seen";
 
 /// An authorization request in flight, stored under the digest of its `state`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -73,27 +76,6 @@ pub struct Context {
     pub extra: Map<String, Value>,
 }
 
-/// What the first screen shows about the chart, fetched once per launch.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Chart {
-    /// chartdesk roles mapped from the user's PractitionerRole codes.
-    #[serde(default)]
-    pub roles: Vec<String>,
-    pub user_name: Option<String>,
-    pub user_role: Option<String>,
-    pub department: Option<String>,
-    pub patient: Option<PatientBanner>,
-    /// Why parts are missing ("user details: the EHR denied access (403)").
-    pub unavailable: Vec<String>,
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct PatientBanner {
-    pub name: String,
-    pub birth_date: Option<String>,
-    pub gender: Option<String>,
-}
-
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Session {
     pub launch_id: String,
@@ -111,7 +93,19 @@ pub struct Session {
     pub can_refresh: bool,
     pub created_at: i64,
     pub last_seen: i64,
-    pub chart: Option<Chart>,
+    /// The chart context, fetched once per launch (see `context`).
+    pub chart: Option<crate::context::ChartData>,
+}
+
+impl Session {
+    /// The user's place from the token response: (Location id, which parameter named it).
+    pub fn place(&self) -> Option<(String, &'static str)> {
+        match (&self.context.login_department, &self.context.location) {
+            (Some(d), _) => Some((d.clone(), "loginDepartment")),
+            (None, Some(l)) => Some((l.clone(), "location")),
+            _ => None,
+        }
+    }
 }
 
 /// The secrets of a session; only ever held sealed.
@@ -179,16 +173,25 @@ impl Sessions {
         String::from_utf8(bytes).map_err(|_| SessionError::Crypto(CryptoError::Malformed))
     }
 
-    /// Store the session; it expires after the idle timeout or at its absolute end.
-    /// The whole record is sealed (it holds the user, the patient in context and the cached
-    /// chart context), bound to its launch id.
+    /// Store the session (and mark it active); it lives until its absolute end, and ends
+    /// earlier when no activity is marked for the idle timeout. The whole record is sealed (it
+    /// holds the user, the patient in context and the cached chart context), bound to its
+    /// launch id.
     pub async fn save(&self, s: &Session) -> Result<(), SessionError> {
         let remaining = (s.created_at + self.absolute.as_secs() as i64 - now()).max(1) as u64;
-        let ttl = Duration::from_secs(remaining.min(self.idle.as_secs()));
         let json = serde_json::to_vec(s).expect("sessions serialise");
         let sealed = self.keys.seal(DataClass::Token, &format!("session-record:{}", s.launch_id), &json).await?;
-        self.kv.put(NS_SESSION, &s.launch_id, sealed.as_bytes(), Some(ttl)).await?;
+        self.kv.put(NS_SESSION, &s.launch_id, sealed.as_bytes(), Some(Duration::from_secs(remaining))).await?;
+        self.touch(&s.launch_id).await
+    }
+
+    async fn touch(&self, launch_id: &str) -> Result<(), SessionError> {
+        self.kv.put(NS_SEEN, launch_id, now().to_string().as_bytes(), Some(self.idle + Duration::from_secs(1))).await?;
         Ok(())
+    }
+
+    async fn last_seen(&self, launch_id: &str) -> Result<Option<i64>, SessionError> {
+        Ok(self.kv.get(NS_SEEN, launch_id).await?.and_then(|b| String::from_utf8(b).ok()).and_then(|v| v.parse().ok()))
     }
 
     async fn fetch(&self, launch_id: &str) -> Result<Option<Session>, SessionError> {
@@ -212,12 +215,13 @@ impl Sessions {
             return Ok(Loaded::Missing);
         }
         let t = now();
-        if t - s.last_seen > self.idle.as_secs() as i64 || t - s.created_at > self.absolute.as_secs() as i64 {
-            self.kv.delete(NS_SESSION, launch_id).await?;
+        let last_seen = self.last_seen(launch_id).await?.unwrap_or(i64::MIN / 2);
+        if t - last_seen > self.idle.as_secs() as i64 || t - s.created_at > self.absolute.as_secs() as i64 {
+            self.delete(launch_id).await?;
             return Ok(Loaded::Expired(Box::new(s)));
         }
         s.last_seen = t;
-        self.save(&s).await?;
+        self.touch(launch_id).await?;
         Ok(Loaded::Active(Box::new(s)))
     }
 
@@ -228,6 +232,7 @@ impl Sessions {
 
     pub async fn delete(&self, launch_id: &str) -> Result<(), SessionError> {
         self.kv.delete(NS_SESSION, launch_id).await?;
+        self.kv.delete(NS_SEEN, launch_id).await?;
         Ok(())
     }
 }

@@ -111,6 +111,36 @@ pub struct CheckpointRow {
     pub created_ms: i64,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PolicyVersionRow {
+    pub version: i64,
+    pub document: String,
+    pub activated_by: String,
+    pub activated_ms: i64,
+    pub approved_by: Option<String>,
+    pub diff: String,
+    pub draft_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PolicyDraftRow {
+    pub id: String,
+    pub document: String,
+    pub author: String,
+    pub created_ms: i64,
+    pub base_version: i64,
+    pub approved_by: Option<String>,
+    pub approved_ms: Option<i64>,
+    pub activated_version: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginRow {
+    pub tenant: String,
+    pub at_ms: i64,
+    pub location: Option<String>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct JournalRecord {
     pub seq: i64,
@@ -176,6 +206,18 @@ pub trait Store: Send + Sync + 'static {
     async fn checkpoint_insert(&self, c: &CheckpointRow) -> Result<(), StoreError>;
     async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError>;
 
+    async fn policy_versions(&self) -> Result<Vec<PolicyVersionRow>, StoreError>;
+    async fn policy_drafts(&self) -> Result<Vec<PolicyDraftRow>, StoreError>;
+    async fn policy_draft_insert(&self, d: &PolicyDraftRow) -> Result<(), StoreError>;
+    async fn policy_draft_approve(&self, id: &str, by: &str, at_ms: i64) -> Result<bool, StoreError>;
+    /// Insert version `v` and mark its draft activated, in one transaction; fails if the
+    /// version number is taken (a concurrent activation).
+    async fn policy_activate(&self, v: &PolicyVersionRow) -> Result<(), StoreError>;
+
+    async fn login_insert(&self, user_key: &str, login: &LoginRow) -> Result<(), StoreError>;
+    /// The latest login of a user before `before_ms`.
+    async fn login_last(&self, user_key: &str, before_ms: i64) -> Result<Option<LoginRow>, StoreError>;
+
     async fn close(&self);
 }
 
@@ -221,6 +263,7 @@ macro_rules! migrations {
 migrations! {
     (1, "init", "0001_init.sql"),
     (2, "audit and keys", "0002_audit_and_keys.sql"),
+    (3, "policy and logins", "0003_policy_and_logins.sql"),
 }
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {
@@ -581,6 +624,137 @@ macro_rules! sql_store {
                     })
                     .collect::<Result<Vec<_>, sqlx::Error>>()
                     .map_err(Into::into)
+            }
+
+            async fn policy_versions(&self) -> Result<Vec<$crate::store::PolicyVersionRow>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT version, document, activated_by, activated_ms, approved_by, diff, draft_id FROM policy_version ORDER BY version",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::store::PolicyVersionRow {
+                            version: r.try_get("version")?,
+                            document: r.try_get("document")?,
+                            activated_by: r.try_get("activated_by")?,
+                            activated_ms: r.try_get("activated_ms")?,
+                            approved_by: r.try_get("approved_by")?,
+                            diff: r.try_get("diff")?,
+                            draft_id: r.try_get("draft_id")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
+            async fn policy_drafts(&self) -> Result<Vec<$crate::store::PolicyDraftRow>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT id, document, author, created_ms, base_version, approved_by, approved_ms, activated_version \
+                     FROM policy_draft ORDER BY created_ms",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::store::PolicyDraftRow {
+                            id: r.try_get("id")?,
+                            document: r.try_get("document")?,
+                            author: r.try_get("author")?,
+                            created_ms: r.try_get("created_ms")?,
+                            base_version: r.try_get("base_version")?,
+                            approved_by: r.try_get("approved_by")?,
+                            approved_ms: r.try_get("approved_ms")?,
+                            activated_version: r.try_get("activated_version")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
+            async fn policy_draft_insert(&self, d: &$crate::store::PolicyDraftRow) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO policy_draft (id, document, author, created_ms, base_version, approved_by, approved_ms, activated_version) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&d.id)
+                .bind(&d.document)
+                .bind(&d.author)
+                .bind(d.created_ms)
+                .bind(d.base_version)
+                .bind(&d.approved_by)
+                .bind(d.approved_ms)
+                .bind(d.activated_version)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn policy_draft_approve(&self, id: &str, by: &str, at_ms: i64) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query(
+                    "UPDATE policy_draft SET approved_by = $1, approved_ms = $2 WHERE id = $3 AND activated_version IS NULL",
+                )
+                .bind(by)
+                .bind(at_ms)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn policy_activate(&self, v: &$crate::store::PolicyVersionRow) -> Result<(), $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO policy_version (version, document, activated_by, activated_ms, approved_by, diff, draft_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(v.version)
+                .bind(&v.document)
+                .bind(&v.activated_by)
+                .bind(v.activated_ms)
+                .bind(&v.approved_by)
+                .bind(&v.diff)
+                .bind(&v.draft_id)
+                .execute(&mut *tx)
+                .await?;
+                if let Some(id) = &v.draft_id {
+                    sqlx::query("UPDATE policy_draft SET activated_version = $1 WHERE id = $2")
+                        .bind(v.version)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn login_insert(&self, user_key: &str, l: &$crate::store::LoginRow) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("INSERT INTO login_history (user_key, tenant, at_ms, location) VALUES ($1, $2, $3, $4)")
+                    .bind(user_key)
+                    .bind(&l.tenant)
+                    .bind(l.at_ms)
+                    .bind(&l.location)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn login_last(&self, user_key: &str, before_ms: i64) -> Result<Option<$crate::store::LoginRow>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let row = sqlx::query(
+                    "SELECT tenant, at_ms, location FROM login_history WHERE user_key = $1 AND at_ms < $2 ORDER BY at_ms DESC LIMIT 1",
+                )
+                .bind(user_key)
+                .bind(before_ms)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| {
+                    Ok::<_, sqlx::Error>($crate::store::LoginRow { tenant: r.try_get("tenant")?, at_ms: r.try_get("at_ms")?, location: r.try_get("location")? })
+                })
+                .transpose()
+                .map_err(Into::into)
             }
 
             async fn close(&self) {

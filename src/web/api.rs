@@ -1,29 +1,136 @@
 //! JSON APIs of a launch. The launch is named by the `X-Chartdesk-Launch` header (or the
-//! `launch` query parameter) and must belong to this browser's cookie.
+//! `launch` query parameter) and must belong to this browser's cookie. Every route here is
+//! registered through [`super::authz`], so its handler cannot run without a policy decision.
 
-use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
 
 use super::AppState;
+use super::authz::{self, Authorized, Guarded, ViewAudit, ViewContext};
 use super::error::{ApiError, AppError};
 use crate::audit::{AuditRecord, EntityRole, EventKind, ExportFormat, Outcome};
+use crate::context::view::{self, ContextView, PatientInfo};
 use crate::error::ErrorCode;
-use crate::smart::session::Session;
 
 pub const LAUNCH_HEADER: &str = "x-chartdesk-launch";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/audit", web::get().to(audit_export));
+    cfg.route("/api/openapi.json", web::get().to(openapi))
+        .route("/api/context", authz::get(context))
+        .route("/api/patients/{id}", authz::get(patient))
+        .route("/api/audit", authz::get(audit_export));
 }
 
-/// The session of the launch named by the request, with its chart context (and roles).
-async fn launch_session(state: &AppState, req: &HttpRequest, query_launch: Option<&str>) -> Result<Session, ApiError> {
-    let launch = req.headers().get(LAUNCH_HEADER).and_then(|v| v.to_str().ok()).or(query_launch).ok_or_else(|| {
-        AppError::new(ErrorCode::Unauthenticated, "open chartdesk from your EHR; this API needs the launch id")
-    })?;
-    let binding = state.cookie.read(req).map(|c| crate::smart::session_binding(&c)).unwrap_or_default();
-    let s = state.smart.session(launch, &binding).await?;
-    Ok(state.smart.chart(s).await?)
+/// The error envelope of every JSON API.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable code from README § Errors, e.g. `patient_outside_context`.
+    pub code: String,
+    pub message: String,
+    pub detail: Option<String>,
+    pub request_id: Option<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "chartdesk API",
+        description = "Read-only login and chart context of a SMART launch. Every call names its launch with the X-Chartdesk-Launch header (or `launch` query parameter) and carries the browser's chartdesk cookie."
+    ),
+    paths(context, patient),
+    components(schemas(ContextView, PatientInfo, ErrorEnvelope, ErrorBody))
+)]
+struct ApiDoc;
+
+/// `GET /api/openapi.json`.
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(ApiDoc::openapi().to_pretty_json().unwrap_or_default())
+}
+
+/// The context of the current launch as `auth`'s user may see it for its purpose.
+pub(crate) fn context_view<P: authz::Permission>(state: &AppState, auth: &Authorized<P>) -> ContextView {
+    let allowed = auth.policy.allowed_groups(&auth.subject, &auth.env);
+    let chart = auth.session.chart.clone().unwrap_or_default();
+    view::build(
+        &state.smart.launch_facts(&auth.session),
+        &chart,
+        &auth.subject.roles,
+        &allowed,
+        &auth.env.purpose,
+        auth.policy.version,
+    )
+}
+
+/// Login and chart context of the current launch.
+///
+/// Each field is present only if the policy allows it for this user and purpose (and the
+/// EHR's granted scopes covered it). Costs no EHR request after the launch's first.
+#[utoipa::path(
+    get,
+    path = "/api/context",
+    params(
+        ("X-Chartdesk-Launch" = String, Header, description = "The launch id (from the app page URL)"),
+        ("purpose" = Option<String>, Query, description = "`it-support` (default) or `clinical-handoff`")
+    ),
+    responses(
+        (status = 200, description = "The context", body = ContextView),
+        (status = 400, description = "Unknown purpose", body = ErrorEnvelope),
+        (status = 401, description = "No launch, or the session has ended", body = ErrorEnvelope),
+        (status = 403, description = "The policy does not allow this page", body = ErrorEnvelope)
+    ),
+    tag = "context"
+)]
+async fn context(auth: Authorized<ViewContext>, state: web::Data<AppState>) -> Result<Guarded, ApiError> {
+    let v = context_view(&state, &auth);
+    Ok(auth.respond(HttpResponse::Ok().json(v)))
+}
+
+/// The patient in context, by id. Any other patient id is refused (403) and recorded.
+#[utoipa::path(
+    get,
+    path = "/api/patients/{id}",
+    params(
+        ("id" = String, Path, description = "A Patient id: only the launch's patient is allowed"),
+        ("X-Chartdesk-Launch" = String, Header, description = "The launch id")
+    ),
+    responses(
+        (status = 200, description = "The patient's allowed details", body = PatientInfo),
+        (status = 403, description = "Not the patient in context", body = ErrorEnvelope)
+    ),
+    tag = "context"
+)]
+async fn patient(
+    auth: Authorized<ViewContext>,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<Guarded, ApiError> {
+    let id = path.into_inner();
+    if auth.session.context.patient.as_deref() != Some(id.as_str()) {
+        let what =
+            if crate::fhir::client::valid_id(&id) { format!("Patient/{id}") } else { "Patient/(not a FHIR id)".into() };
+        let refusal = AuditRecord::new(EventKind::Refusal, Outcome::MinorFailure)
+            .agent(auth.agent.clone())
+            .entity(EntityRole::Patient, what)
+            .decision(false, vec!["context:patient-outside-launch".into()])
+            .reason("patient_outside_context");
+        state.smart.audit.record(refusal).await?;
+        return Err(AppError::new(
+            ErrorCode::PatientOutsideContext,
+            "chartdesk only shows the patient whose chart is open in the EHR for this launch",
+        )
+        .into());
+    }
+    let v = context_view(&state, &auth);
+    match v.patient {
+        Some(p) => Ok(auth.respond(HttpResponse::Ok().json(p))),
+        None => Err(AppError::new(ErrorCode::Forbidden, "your role may not see this patient's details").into()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -31,30 +138,14 @@ struct AuditQuery {
     since: Option<String>,
     until: Option<String>,
     format: Option<ExportFormat>,
-    launch: Option<String>,
 }
 
-/// `GET /api/audit`: AuditEvents for compliance and clinical informatics only.
+/// `GET /api/audit`: AuditEvents for compliance and clinical informatics (by policy).
 async fn audit_export(
-    req: HttpRequest,
+    auth: Authorized<ViewAudit>,
     q: web::Query<AuditQuery>,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let s = launch_session(&state, &req, q.launch.as_deref()).await?;
-    let agent = state.smart.agent(&s);
-    let allowed = agent.roles.iter().any(|r| r == "compliance" || r == "clinical-informatics");
-    if !allowed {
-        let refusal = AuditRecord::new(EventKind::Refusal, Outcome::MinorFailure)
-            .agent(agent)
-            .entity(EntityRole::AuditLog, "audit-log")
-            .reason("audit_access_denied");
-        state.smart.audit.record(refusal).await?;
-        return Err(AppError::new(
-            ErrorCode::Forbidden,
-            "the audit trail is open to compliance and clinical informatics only",
-        )
-        .into());
-    }
+) -> Result<Guarded, ApiError> {
     let now = chrono::Utc::now().timestamp_millis();
     let parse = |v: &Option<String>, default: i64| match v {
         Some(t) => crate::cli::parse_time(t).map_err(|m| ApiError(AppError::new(ErrorCode::InvalidParameter, m))),
@@ -62,8 +153,8 @@ async fn audit_export(
     };
     let since = parse(&q.since, now - 24 * 3600 * 1000)?;
     let until = parse(&q.until, now + 1)?;
-    let events = state.smart.audit.export(since, until, &state.config.audit.origin, Some(agent)).await?;
-    Ok(match q.format.unwrap_or(ExportFormat::Fhir) {
+    let events = state.smart.audit.export(since, until, &state.config.audit.origin, Some(auth.agent.clone())).await?;
+    Ok(auth.respond(match q.format.unwrap_or(ExportFormat::Fhir) {
         ExportFormat::Fhir => HttpResponse::Ok().content_type("application/fhir+json; fhirVersion=4.0").body(
             serde_json::json!({
                 "resourceType": "Bundle",
@@ -76,5 +167,5 @@ async fn audit_export(
         ExportFormat::Ndjson => HttpResponse::Ok()
             .content_type("application/fhir+ndjson")
             .body(events.iter().map(|e| format!("{e}\n")).collect::<String>()),
-    })
+    }))
 }

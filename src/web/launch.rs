@@ -9,10 +9,11 @@ use askama::Template;
 use url::Url;
 
 use super::AppState;
+use super::authz::{self, Authorized, Guarded, ViewContext};
 use super::error::{AppError, PageError};
 use super::middleware::content_security_policy;
 use crate::error::ErrorCode;
-use crate::smart::session::{Chart, Session};
+use crate::smart::session::Session;
 use crate::smart::tenant::Tenant;
 use crate::smart::{Authorize, Callback, LaunchError, Started};
 
@@ -55,7 +56,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/launch", web::post().to(launch_post))
         .route("/launch/standalone", web::get().to(standalone))
         .route("/callback", web::get().to(callback))
-        .route("/app/{launch_id}", web::get().to(app_page))
+        .route("/app/{launch_id}", authz::get(app_page))
         .route("/app/{launch_id}/logout", web::post().to(logout));
 }
 
@@ -171,7 +172,7 @@ async fn callback(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 }
 
 /// A launch id as we mint them (43 base64url characters); anything else is not a session.
-fn plausible_launch_id(id: &str) -> bool {
+pub(crate) fn plausible_launch_id(id: &str) -> bool {
     id.len() == 43 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
@@ -189,37 +190,30 @@ struct AppPage<'a> {
     launch_id: &'a str,
     ehr: &'a str,
     user_name: String,
-    user_verified: bool,
-    chart: &'a Chart,
+    ctx: &'a crate::context::view::ContextView,
     show_banner: bool,
     toolbar: bool,
 }
 
-async fn app_page(
-    req: HttpRequest,
-    path: web::Path<String>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, PageError> {
-    let launch_id = path.into_inner();
-    let s = session(&state, &req, &launch_id).await?;
-    let s = state.smart.chart(s).await?;
+/// The clinician's first screen: the same context `GET /api/context` returns.
+async fn app_page(auth: Authorized<ViewContext>, state: web::Data<AppState>) -> Result<Guarded, PageError> {
+    let s = &auth.session;
     let tenant = state.smart.tenants.by_id(&s.tenant).ok_or(LaunchError::SessionEnded)?;
-    let chart = s.chart.clone().unwrap_or_default();
-    let user_name = chart.user_name.clone().or(s.user.name.clone()).unwrap_or_else(|| {
+    let ctx = super::api::context_view(&state, &auth);
+    let user_name = ctx.user.name.clone().unwrap_or_else(|| {
         if s.user.verified { "Signed in (name not available)".into() } else { "Unknown user".into() }
     });
     let page = AppPage {
-        launch_id: &launch_id,
+        launch_id: &s.launch_id,
         ehr: &tenant.label,
         user_name,
-        user_verified: s.user.verified,
-        chart: &chart,
+        ctx: &ctx,
         show_banner: s.context.need_patient_banner && s.context.patient.is_some(),
         toolbar: s.context.patient.is_none(),
     };
     let mut r = html(200, render(&page)?);
     r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp_for(&state, tenant, &[]));
-    Ok(r)
+    Ok(auth.respond(r))
 }
 
 #[derive(Template)]

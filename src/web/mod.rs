@@ -10,7 +10,9 @@
 //! - the sandbox EHR is mounted by [`sandbox::mount`] at startup, and only when enabled;
 //!   no other handler touches it.
 
+mod admin;
 mod api;
+pub mod authz;
 pub mod error;
 mod health;
 pub mod launch;
@@ -45,6 +47,7 @@ pub struct AppState {
     /// The embedded sandbox EHR, when enabled. Read only by [`sandbox::mount`].
     pub sandbox: Option<Arc<crate::sandbox::Sandbox>>,
     pub smart: Arc<crate::smart::Smart>,
+    pub policy_admin: Arc<crate::policy::admin::PolicyAdmin>,
     pub cookie: launch::CookiePolicy,
     pub(crate) csp: HeaderValue,
     /// Strict-Transport-Security, when chartdesk serves HTTPS itself.
@@ -62,6 +65,7 @@ impl AppState {
         app_keys: Arc<AppKeys>,
         sandbox: Option<Arc<crate::sandbox::Sandbox>>,
         smart: Arc<crate::smart::Smart>,
+        policy_admin: Arc<crate::policy::admin::PolicyAdmin>,
     ) -> AppState {
         let csp = middleware::content_security_policy(&config.security.frame_ancestors, &[]);
         let cookie = launch::CookiePolicy::for_url(&public_url, config.sessions.partitioned_cookie);
@@ -70,7 +74,7 @@ impl AppState {
                 HeaderValue::from_str(&format!("max-age={}; includeSubDomains", config.tls.hsts_max_age_secs)).ok()
             })
             .flatten();
-        AppState { config, public_url, store, kv, redis, app_keys, sandbox, smart, cookie, csp, hsts }
+        AppState { config, public_url, store, kv, redis, app_keys, sandbox, smart, policy_admin, cookie, csp, hsts }
     }
 }
 
@@ -99,7 +103,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/.well-known/jwks.json", web::get().to(pages::jwks))
         .configure(launch::routes)
-        .configure(api::routes);
+        .configure(api::routes)
+        .configure(admin::routes);
     match &state.sandbox {
         Some(sb) => sandbox::mount(cfg, sb.clone()),
         None => sandbox::mount_disabled(cfg),

@@ -414,12 +414,8 @@ async fn the_audit_api_is_for_compliance_and_informatics_only() {
     assert_eq!(got, 401);
     // The refusals were recorded.
     let (_, bundle) = audit_bundle(&app, &b, &url, "since=2020-01-01").await;
-    let refusals = bundle["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["resource"]["outcomeDesc"] == "audit_access_denied")
-        .count();
+    let refusals =
+        bundle["entry"].as_array().unwrap().iter().filter(|e| e["resource"]["outcomeDesc"] == "page_denied").count();
     assert_eq!(refusals, 3);
 }
 

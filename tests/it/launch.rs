@@ -447,7 +447,8 @@ async fn ac_r1_refresh_only_with_a_refresh_token_single_flight_keeping_the_old_o
     let fake = FakeEhr::start(Script {
         token_responses: vec![
             (200, json!({"access_token": "first", "token_type": "Bearer", "expires_in": 1, "refresh_token": "rt-original", "scope": "launch openid fhirUser"})),
-            (200, json!({"access_token": "second", "token_type": "Bearer", "expires_in": 1, "scope": "launch openid fhirUser"})),
+            // Long-lived: a page load that starts after the refresh must not need another.
+            (200, json!({"access_token": "second", "token_type": "Bearer", "expires_in": 3600, "scope": "launch openid fhirUser"})),
         ],
         ..Script::default()
     })
