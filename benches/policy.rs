@@ -6,7 +6,9 @@
 //! route, the allowed element groups for the user and purpose (one Cedar decision per group),
 //! and the intersection with the session's granted SMART scopes (parsing them included).
 //! Reported: the median cost per request over `--runs` runs of `--requests` requests, for a
-//! nurse (default policy) and for a document with 40 extra department-scoped grants.
+//! nurse (default policy) and for a document with 40 extra department-scoped grants; once with
+//! every decision evaluated afresh by Cedar, once as served (decisions memoised per policy
+//! version by the attributes they depend on).
 
 use std::time::Instant;
 
@@ -46,31 +48,41 @@ fn run(label: &str, doc: chartdesk::policy::PolicyDocument, requests: usize, run
     ]
     .map(String::from)
     .to_vec();
-    let mut per_request_us = Vec::new();
-    let mut shown = 0usize;
-    for _ in 0..runs {
-        let started = Instant::now();
-        for _ in 0..requests {
-            let page = compiled.decide_page(&subject, Page::Context, &env);
-            assert!(page.allowed);
-            let groups = compiled.allowed_groups(&subject, &env);
-            let g = Granted::new(&granted);
-            shown = groups
-                .keys()
-                .filter(|grp| {
-                    grp.elements().iter().all(|(t, _)| g.allows(*t, Interaction::Read, grp.is_patient_data()))
-                        || **grp == Group::SelfProfile && g.allows(ResourceType::Practitioner, Interaction::Read, false)
-                })
-                .count();
+    for memo in [false, true] {
+        let mut per_request_us = Vec::new();
+        let mut shown = 0usize;
+        for _ in 0..runs {
+            let started = Instant::now();
+            for _ in 0..requests {
+                let (page, groups) = if memo {
+                    (compiled.decide_page(&subject, Page::Context, &env), compiled.allowed_groups(&subject, &env))
+                } else {
+                    (
+                        compiled.decide_page_fresh(&subject, Page::Context, &env),
+                        compiled.allowed_groups_fresh(&subject, &env),
+                    )
+                };
+                assert!(page.allowed);
+                let g = Granted::new(&granted);
+                shown = groups
+                    .keys()
+                    .filter(|grp| {
+                        grp.elements().iter().all(|(t, _)| g.allows(*t, Interaction::Read, grp.is_patient_data()))
+                            || **grp == Group::SelfProfile
+                                && g.allows(ResourceType::Practitioner, Interaction::Read, false)
+                    })
+                    .count();
+            }
+            per_request_us.push(started.elapsed().as_secs_f64() * 1e6 / requests as f64);
         }
-        per_request_us.push(started.elapsed().as_secs_f64() * 1e6 / requests as f64);
+        println!(
+            "{label}, {}: median {:.2} µs per request (runs: {}), {} groups shown",
+            if memo { "memoised decisions" } else { "fresh Cedar evaluation" },
+            median(per_request_us.clone()),
+            per_request_us.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(" / "),
+            shown
+        );
     }
-    println!(
-        "{label}: median {:.1} µs per request (runs: {}), {} groups shown",
-        median(per_request_us.clone()),
-        per_request_us.iter().map(|v| format!("{v:.1}")).collect::<Vec<_>>().join(" / "),
-        shown
-    );
 }
 
 fn main() {

@@ -27,6 +27,10 @@ fn code_lines() -> Vec<(String, usize, String)> {
         }
         for (i, line) in std::fs::read_to_string(&f).unwrap().lines().enumerate() {
             let t = line.trim_start();
+            // Unit tests sit at the end of a file, after `#[cfg(test)]`: not product code.
+            if t == "#[cfg(test)]" {
+                break;
+            }
             if !t.starts_with("//") {
                 out.push((rel.clone(), i + 1, line.to_string()));
             }
@@ -61,6 +65,26 @@ fn the_sandbox_is_wired_in_only_at_startup() {
         |f: &str| f.starts_with("sandbox/") || f == "web/sandbox.rs" || f == "web/mod.rs" || f == "startup.rs";
     let v = violations("sandbox::", allowed);
     assert!(v.is_empty(), "product code depends on the sandbox:\n{}", v.join("\n"));
+}
+
+#[test]
+fn context_and_policy_decisions_do_no_io() {
+    let pure = |f: &str| f.starts_with("context/") || f == "policy/mod.rs";
+    for pattern in ["sqlx", "reqwest", "tokio::", "std::fs", "std::net", "crate::store", "crate::kv", "crate::fhir"] {
+        let v = violations(pattern, |f| !pure(f));
+        assert!(v.is_empty(), "I/O (`{pattern}`) in a pure module:\n{}", v.join("\n"));
+    }
+}
+
+#[test]
+fn the_fhir_layer_has_one_non_get_request_the_batch_of_gets() {
+    for pattern in [".put(", ".patch(", ".delete(", "Method::PUT", "Method::PATCH", "Method::DELETE", "Method::POST"] {
+        let v = violations(pattern, |f| !f.starts_with("fhir/"));
+        assert!(v.is_empty(), "a write method in src/fhir:\n{}", v.join("\n"));
+    }
+    let posts = violations(".post(", |f| !f.starts_with("fhir/"));
+    assert_eq!(posts.len(), 1, "only `post_batch` POSTs, and it can only send a GetBatch: {posts:?}");
+    assert!(posts[0].starts_with("src/fhir/client.rs"), "{posts:?}");
 }
 
 #[test]

@@ -359,8 +359,16 @@ fn default_tenants() -> Vec<TenantConfig> {
     // The Epic profile authorizes with a POST form (auto-submitted by script); the built-in
     // sandbox tenant uses GET so that a plain `curl -L` can follow a whole launch.
     epic.authorize_method = Some(AuthorizeMethod::Get);
+    // The generic sandbox offers AuditEvent search in its CapabilityStatement, so this tenant
+    // also asks for it: "last login" then comes from the EHR (elsewhere from chartdesk's record).
+    let mut generic = t("sandbox-generic", "/sandbox/generic/fhir", "generic", "chartdesk-generic", ClientAuth::Public);
+    generic.user_scopes = Some(
+        ["user/Practitioner.rs", "user/PractitionerRole.rs", "user/Location.r", "user/AuditEvent.rs"]
+            .map(String::from)
+            .to_vec(),
+    );
     vec![
-        t("sandbox-generic", "/sandbox/generic/fhir", "generic", "chartdesk-generic", ClientAuth::Public),
+        generic,
         epic,
         oracle,
         t("sandbox-meditech", "/sandbox/meditech/v2/uscore/STU6", "meditech", "chartdesk-meditech", ClientAuth::Public),

@@ -5,7 +5,8 @@
 //! ids, validated against the Cedar schema in strict mode, next to fixed base policies.
 //!
 //! Invariants:
-//! - pure: no I/O (versions are stored by `policy::admin` through the store);
+//! - this file is pure: no I/O (drafts and versions are stored by [`admin`] through the
+//!   store, and every activation is audited there);
 //! - default deny; a Cedar evaluation error denies; a [`Decision`] carries the ids of the
 //!   rules that decided and any errors, for the audit record;
 //! - the effective permission of a read is this decision ∩ the SMART scopes the EHR granted
@@ -15,15 +16,15 @@
 
 pub mod admin;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 
 use cedar_policy::{
-    Authorizer, Context, Entities, EntityUid, Policy, PolicyId, PolicySet, Request, Schema, ValidationMode, Validator,
+    Authorizer, Context, Entities, Entity, EntityUid, Policy, PolicyId, PolicySet, Request, RestrictedExpression,
+    Schema, ValidationMode, Validator,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::smart::request::{ReadScope, ResourceType, ScopeStyle};
 
@@ -232,11 +233,11 @@ pub fn default_document() -> PolicyDocument {
             m("IT_ANALYST", "it-analyst"),
             m("ict", "it-analyst"),
         ],
-        // An EHR user whose role chartdesk cannot tell: enough to show the patient banner the
-        // EHR asks for, nothing more.
+        // An EHR user whose role chartdesk cannot tell: what any clinician sees for IT support
+        // (the patient banner the EHR asks for, and where the encounter is), nothing more.
         default_role: Some("clinician".into()),
         access: vec![
-            g("clinician", "it-support", &[Demographics]),
+            g("clinician", "it-support", &[Demographics, Encounter]),
             // IT support: enough to show the clinician their own banner; nothing for IT staff.
             g("physician", "it-support", &[Demographics, Encounter]),
             g("nurse", "it-support", &[Demographics, Encounter]),
@@ -476,10 +477,11 @@ pub struct Compiled {
     pub version: i64,
     pub document: PolicyDocument,
     policies: PolicySet,
-    schema: Schema,
     /// Groups some role may read for some purpose with a patient in context, with the rules
     /// that allow them: what a launch's one chart-context fetch may ask for.
     fetchable: BTreeMap<Group, BTreeSet<String>>,
+    /// Decisions already made for this version (see [`MemoKey`]).
+    memo: std::sync::Mutex<HashMap<MemoKey, Decision>>,
 }
 
 /// Who is asking.
@@ -527,7 +529,7 @@ pub fn compile(version: i64, document: PolicyDocument) -> Result<Compiled, Polic
         let errors: Vec<String> = result.validation_errors().map(|e| e.to_string()).collect();
         return Err(PolicyError::Invalid(errors.join("; ")));
     }
-    let mut compiled = Compiled { version, document, policies, schema, fetchable: BTreeMap::new() };
+    let mut compiled = Compiled { version, document, policies, fetchable: BTreeMap::new(), memo: Default::default() };
     let mut fetchable: BTreeMap<Group, BTreeSet<String>> = BTreeMap::new();
     let mut departments: BTreeSet<String> =
         compiled.document.access.iter().flat_map(|g| g.departments.iter().cloned()).collect();
@@ -556,40 +558,106 @@ fn uid(kind: &str, id: &str) -> EntityUid {
         .expect("entity uids built from quoted strings parse")
 }
 
+/// What a decision depends on. The policies a document can express reference only role
+/// membership, the department, the purpose, whether a patient is in context and the launch
+/// type (never the user key, tenant or hour), so decisions are memoised by these.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct MemoKey {
+    roles: Vec<String>,
+    department: String,
+    purpose: String,
+    patient_in_context: bool,
+    launch_type: String,
+    target: String,
+}
+
+const MEMO_LIMIT: usize = 4096;
+
+/// A subject and environment made ready for Cedar once, for several decisions.
+struct Prepared {
+    principal: EntityUid,
+    entities: Entities,
+    context: Context,
+}
+
 impl Compiled {
-    fn entities(&self, s: &Subject) -> Result<Entities, String> {
-        let mut list = vec![json!({
-            "uid": { "type": "Chartdesk::User", "id": s.user_key },
-            "attrs": { "department": s.department, "tenant": s.tenant },
-            "parents": s.roles.iter().map(|r| json!({ "type": "Chartdesk::Role", "id": r })).collect::<Vec<_>>()
-        })];
-        for r in ROLES {
-            list.push(json!({ "uid": { "type": "Chartdesk::Role", "id": r }, "attrs": {}, "parents": [] }));
-        }
-        Entities::from_json_value(Value::Array(list), Some(&self.schema)).map_err(|e| e.to_string())
+    fn prepare(&self, s: &Subject, env: &Env) -> Result<Prepared, String> {
+        let principal = uid("User", &s.user_key);
+        let parents: HashSet<EntityUid> = s.roles.iter().map(|r| uid("Role", r)).collect();
+        let attrs = HashMap::from([
+            ("department".to_string(), RestrictedExpression::new_string(s.department.clone())),
+            ("tenant".to_string(), RestrictedExpression::new_string(s.tenant.clone())),
+        ]);
+        let user = Entity::new(principal.clone(), attrs, parents).map_err(|e| e.to_string())?;
+        let roles = ROLES.iter().map(|r| Entity::new_no_attrs(uid("Role", r), HashSet::new()));
+        let entities = Entities::from_entities(std::iter::once(user).chain(roles), None).map_err(|e| e.to_string())?;
+        let context = Context::from_pairs([
+            ("purpose".to_string(), RestrictedExpression::new_string(env.purpose.clone())),
+            ("launchType".to_string(), RestrictedExpression::new_string(env.launch_type.clone())),
+            ("patientInContext".to_string(), RestrictedExpression::new_bool(env.patient_in_context)),
+            ("hour".to_string(), RestrictedExpression::new_long(env.hour)),
+        ])
+        .map_err(|e| e.to_string())?;
+        Ok(Prepared { principal, entities, context })
     }
 
-    fn decide(&self, s: &Subject, action: &str, resource: EntityUid, env: &Env) -> Decision {
-        let deny = |e: String| Decision { allowed: false, rules: Vec::new(), errors: vec![e] };
-        let entities = match self.entities(s) {
-            Ok(e) => e,
-            Err(e) => return deny(e),
-        };
-        let action = uid("Action", action);
-        let context = json!({ "purpose": env.purpose, "launchType": env.launch_type, "patientInContext": env.patient_in_context, "hour": env.hour });
-        let context = match Context::from_json_value(context, Some((&self.schema, &action))) {
-            Ok(c) => c,
-            Err(e) => return deny(e.to_string()),
-        };
-        let request = match Request::new(uid("User", &s.user_key), action, resource, context, Some(&self.schema)) {
+    /// One Cedar evaluation (policies were schema-validated when compiled).
+    fn evaluate(&self, p: &Prepared, action: &str, resource: EntityUid) -> Decision {
+        let request = match Request::new(p.principal.clone(), uid("Action", action), resource, p.context.clone(), None)
+        {
             Ok(r) => r,
-            Err(e) => return deny(e.to_string()),
+            Err(e) => return Decision { allowed: false, rules: Vec::new(), errors: vec![e.to_string()] },
         };
-        let response = Authorizer::new().is_authorized(&request, &self.policies, &entities);
+        let response = Authorizer::new().is_authorized(&request, &self.policies, &p.entities);
         let errors: Vec<String> = response.diagnostics().errors().map(|e| e.to_string()).collect();
         let rules: Vec<String> = response.diagnostics().reason().map(|id| id.to_string()).collect();
         let allowed = response.decision() == cedar_policy::Decision::Allow && errors.is_empty();
         Decision { allowed, rules, errors }
+    }
+
+    fn memo_key(s: &Subject, env: &Env, target: String) -> MemoKey {
+        let mut roles = s.roles.clone();
+        roles.sort();
+        MemoKey {
+            roles,
+            department: s.department.clone(),
+            purpose: env.purpose.clone(),
+            patient_in_context: env.patient_in_context,
+            launch_type: env.launch_type.clone(),
+            target,
+        }
+    }
+
+    /// Decide `targets` ((action, resource kind, resource id)) for `s` in `env`, memoised.
+    fn decide_many(&self, s: &Subject, env: &Env, targets: &[(&str, &str, &str)]) -> Vec<Decision> {
+        let keys: Vec<MemoKey> =
+            targets.iter().map(|(a, k, id)| Self::memo_key(s, env, format!("{a}:{k}:{id}"))).collect();
+        {
+            let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
+            let hits: Vec<Decision> = keys.iter().filter_map(|k| memo.get(k).cloned()).collect();
+            if hits.len() == keys.len() {
+                return hits;
+            }
+        }
+        let decisions = self.decide_fresh(s, env, targets);
+        let mut memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
+        if memo.len() + keys.len() > MEMO_LIMIT {
+            memo.clear();
+        }
+        for (k, d) in keys.into_iter().zip(decisions.iter()) {
+            memo.insert(k, d.clone());
+        }
+        decisions
+    }
+
+    fn decide_fresh(&self, s: &Subject, env: &Env, targets: &[(&str, &str, &str)]) -> Vec<Decision> {
+        match self.prepare(s, env) {
+            Ok(p) => targets.iter().map(|(a, k, id)| self.evaluate(&p, a, uid(k, id))).collect(),
+            Err(e) => targets
+                .iter()
+                .map(|_| Decision { allowed: false, rules: Vec::new(), errors: vec![e.clone()] })
+                .collect(),
+        }
     }
 
     pub fn decide_group(&self, s: &Subject, action: Action, group: Group, env: &Env) -> Decision {
@@ -597,11 +665,11 @@ impl Compiled {
             Action::Read => "read",
             Action::Search => "search",
         };
-        self.decide(s, a, uid("Group", group.as_str()), env)
+        self.decide_many(s, env, &[(a, "Group", group.as_str())]).remove(0)
     }
 
     pub fn decide_page(&self, s: &Subject, page: Page, env: &Env) -> Decision {
-        self.decide(s, "view", uid("Page", page.as_str()), env)
+        self.decide_many(s, env, &[("view", "Page", page.as_str())]).remove(0)
     }
 
     /// The groups any user may be allowed (the upper bound of a launch's fetch), with the rules.
@@ -611,11 +679,19 @@ impl Compiled {
 
     /// The groups `s` may read for `env`, with the deciding rules of each.
     pub fn allowed_groups(&self, s: &Subject, env: &Env) -> BTreeMap<Group, Decision> {
-        Group::ALL
-            .into_iter()
-            .map(|g| (g, self.decide_group(s, Action::Read, g, env)))
-            .filter(|(_, d)| d.allowed)
-            .collect()
+        let targets: Vec<(&str, &str, &str)> = Group::ALL.iter().map(|g| ("read", "Group", g.as_str())).collect();
+        Group::ALL.into_iter().zip(self.decide_many(s, env, &targets)).filter(|(_, d)| d.allowed).collect()
+    }
+
+    /// [`Self::allowed_groups`] evaluated afresh, bypassing the memo (benchmarks and tests).
+    pub fn allowed_groups_fresh(&self, s: &Subject, env: &Env) -> BTreeMap<Group, Decision> {
+        let targets: Vec<(&str, &str, &str)> = Group::ALL.iter().map(|g| ("read", "Group", g.as_str())).collect();
+        Group::ALL.into_iter().zip(self.decide_fresh(s, env, &targets)).filter(|(_, d)| d.allowed).collect()
+    }
+
+    /// [`Self::decide_page`] evaluated afresh, bypassing the memo.
+    pub fn decide_page_fresh(&self, s: &Subject, page: Page, env: &Env) -> Decision {
+        self.decide_fresh(s, env, &[("view", "Page", page.as_str())]).remove(0)
     }
 }
 

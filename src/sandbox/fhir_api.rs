@@ -226,15 +226,16 @@ async fn batch(sb: &Sandbox, tenant: &Tenant, req: &Request<'_>) -> Outcome {
         m == "application/fhir+json" || m == "application/json"
     });
     if !json_body {
-        return (outcome(415, "not-supported", "a batch must be application/fhir+json"), "batch", None);
+        return (outcome(415, "not-supported", "a batch must be application/fhir+json"), "batch-invalid", None);
     }
     let Ok(bundle) = serde_json::from_slice::<Value>(req.body) else {
-        return (outcome(400, "structure", "the body is not valid JSON"), "batch", None);
+        return (outcome(400, "structure", "the body is not valid JSON"), "batch-invalid", None);
     };
     if bundle["resourceType"] != "Bundle" {
-        return (outcome(400, "structure", "the body must be a Bundle"), "batch", None);
+        return (outcome(400, "structure", "the body must be a Bundle"), "batch-invalid", None);
     }
     let entries = bundle["entry"].as_array().cloned().unwrap_or_default();
+    // From here on the journal kind `batch` means "a Bundle of GETs only".
     if entries.iter().any(|e| e["request"]["method"] != "GET") {
         return (
             outcome(405, "not-supported", "only GET entries are allowed: this FHIR API is read-only")
@@ -244,7 +245,7 @@ async fn batch(sb: &Sandbox, tenant: &Tenant, req: &Request<'_>) -> Outcome {
         );
     }
     if bundle["type"] != "batch" {
-        return (outcome(400, "not-supported", "only Bundle.type = batch is supported"), "batch", None);
+        return (outcome(400, "not-supported", "only Bundle.type = batch is supported"), "batch-invalid", None);
     }
     let record = match authenticate(sb, tenant, req).await {
         Ok(r) => r,

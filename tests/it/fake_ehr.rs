@@ -30,6 +30,17 @@ pub struct Script {
     pub token_responses: Vec<(u16, Value)>,
     /// FHIR answers by path below /fhir, e.g. "/Practitioner/u1".
     pub fhir: HashMap<String, (u16, Value)>,
+    /// Raw FHIR answers (any body, headers, a delay), checked before `fhir`.
+    pub fhir_raw: HashMap<String, Raw>,
+}
+
+/// A raw answer: for malformed, oversized, slow or rate-limited responses.
+#[derive(Clone, Debug, Default)]
+pub struct Raw {
+    pub status: u16,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+    pub delay: std::time::Duration,
 }
 
 impl Default for Script {
@@ -47,6 +58,7 @@ impl Default for Script {
                 json!({"access_token": "fake-access", "token_type": "Bearer", "expires_in": 3600, "scope": "launch openid fhirUser"}),
             )],
             fhir: HashMap::new(),
+            fhir_raw: HashMap::new(),
         }
     }
 }
@@ -67,7 +79,7 @@ impl FakeEhr {
         let server = HttpServer::new(move || {
             App::new().app_data(web::Data::new(state.clone())).default_service(web::to(handle))
         })
-        .workers(1)
+        .workers(2)
         .bind("127.0.0.1:0")
         .unwrap();
         let port = server.addrs()[0].port();
@@ -104,6 +116,16 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
         body: String::from_utf8_lossy(&body).into_owned(),
     };
     log.lock().unwrap().push(rec.clone());
+    let raw = rec.path.strip_prefix("/fhir").and_then(|p| script.lock().unwrap().fhir_raw.get(p).cloned());
+    if let Some(raw) = raw {
+        tokio::time::sleep(raw.delay).await;
+        let mut resp = HttpResponse::build(actix_web::http::StatusCode::from_u16(raw.status).unwrap());
+        resp.content_type("application/fhir+json");
+        for (k, v) in &raw.headers {
+            resp.insert_header((k.as_str(), v.as_str()));
+        }
+        return resp.body(raw.body);
+    }
     let script = script.lock().unwrap();
     let json = |status: u16, v: &Value| {
         HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())

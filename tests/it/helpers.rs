@@ -90,6 +90,76 @@ pub struct TestApp {
     /// Kept alive for the app's lifetime (dropping it deletes the directory).
     pub _data_dir: tempfile::TempDir,
     pub stopper: Stopper,
+    /// Set by tests that themselves send writes to the sandbox (to prove they are refused):
+    /// their journals are excluded from the "chartdesk never writes" check.
+    pub direct_writes: std::sync::atomic::AtomicBool,
+}
+
+impl TestApp {
+    /// This test sends writes to the sandbox itself.
+    pub fn expect_direct_writes(&self) {
+        self.direct_writes.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Proof at the other end that chartdesk only reads: when a test's app goes away, its sandbox
+/// journal (read with a fresh connection to the SQLite file) must hold no request other than
+/// GET, except batches of GETs (journaled as `batch` only after the sandbox checked that every
+/// entry is a GET).
+/// A summary line per app is appended to `$CARGO_TARGET_TMPDIR/journal-summary.tsv`.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let db = self._data_dir.path().join("chartdesk.db");
+        if !db.exists() {
+            return; // a test that put the store elsewhere (PostgreSQL)
+        }
+        let excluded = self.direct_writes.load(std::sync::atomic::Ordering::SeqCst);
+        let rows = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                use sqlx::{Connection, Row};
+                let url = format!("sqlite://{}?mode=ro", db.display());
+                let mut conn = sqlx::SqliteConnection::connect(&url).await?;
+                let rows = sqlx::query("SELECT method, kind, status FROM sandbox_journal").fetch_all(&mut conn).await?;
+                Ok::<_, sqlx::Error>(
+                    rows.iter()
+                        .map(|r| (r.get::<String, _>("method"), r.get::<String, _>("kind"), r.get::<i64, _>("status")))
+                        .collect::<Vec<_>>(),
+                )
+            })
+        })
+        .join()
+        .expect("the journal check thread");
+        let rows = match rows {
+            Ok(r) => r,
+            Err(e) if e.to_string().contains("no such table") => return,
+            Err(e) => panic!("the sandbox journal could not be read: {e}"),
+        };
+        let fhir: Vec<_> = rows.iter().filter(|(_, k, _)| !k.starts_with("auth:")).collect();
+        let non_get: Vec<_> = fhir.iter().filter(|(m, _, _)| m != "GET").collect();
+        // The sandbox journals a batch as `batch` only once it has checked every entry is a GET.
+        let writes: Vec<_> = non_get.iter().filter(|(_, k, _)| k != "batch").collect();
+        let batches = non_get.len() - writes.len();
+        let line = format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            fhir.len(),
+            non_get.len(),
+            batches,
+            writes.len(),
+            if excluded { "excluded" } else { "checked" }
+        );
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("journal-summary.tsv");
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            use std::io::Write;
+            let _ = f.write_all(line.as_bytes());
+        }
+        if !excluded {
+            assert!(writes.is_empty(), "the sandbox journal holds requests other than reads: {writes:?}");
+        }
+    }
 }
 
 pub fn base_config(data_dir: &std::path::Path) -> Config {
@@ -114,7 +184,14 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let store = app.store.clone();
     let stopper = app.stopper();
     tokio::spawn(app.run());
-    TestApp { base, store, http: http_client(), _data_dir: data_dir, stopper }
+    TestApp {
+        base,
+        store,
+        http: http_client(),
+        _data_dir: data_dir,
+        stopper,
+        direct_writes: std::sync::atomic::AtomicBool::new(false),
+    }
 }
 
 pub fn http_client() -> reqwest::Client {

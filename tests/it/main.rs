@@ -5,6 +5,7 @@
 mod audit;
 mod binary;
 mod browser;
+mod context;
 mod fake_ehr;
 mod foundation;
 mod helpers;

@@ -172,6 +172,7 @@ async fn batch_bundles_of_gets_are_answered_entry_by_entry() {
 #[tokio::test]
 async fn writes_are_refused_with_405_and_journaled() {
     let app = spawn_app().await;
+    app.expect_direct_writes(); // this test itself sends the writes, to see them refused
     let t = app.tenant("generic");
     let tok = token_with(&app, "launch patient/Patient.rs", "practitioner=pr-jpike&patient=pat-01").await;
     let start = app.journal_since(0).await["next_since"].as_i64().unwrap();
