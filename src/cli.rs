@@ -39,6 +39,13 @@ pub enum Command {
     Keys(KeysCommand),
     /// Apply the retention policy now: purge expired content and destroy its data keys.
     Purge,
+    /// Classify messages read one per line from stdin: one JSON object per line on stdout
+    /// (`{"route","category","urgent","score","signals":[{"rule","start","end"}]}`, character
+    /// offsets), or with `--format label` just CLINICAL or IT per line.
+    Classify {
+        #[arg(long, value_parser = ["json", "label"], default_value = "json")]
+        format: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -50,7 +50,38 @@ async fn main() -> ExitCode {
         Command::Audit(cmd) => audit(config, cmd).await,
         Command::Keys(KeysCommand::Rotate { new_master_key_file }) => rotate(config, new_master_key_file).await,
         Command::Purge => purge(config).await,
+        Command::Classify { format } => classify(&format),
     }
+}
+
+/// `chartdesk classify`: stdin lines → one classification per line (the shipped tuning).
+fn classify(format: &str) -> ExitCode {
+    use std::io::{BufRead, Write};
+    let detector = match chartdesk::detect::Detector::new(&chartdesk::detect::Tuning::default()) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("chartdesk: classify: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stdin = std::io::stdin();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else {
+            eprintln!("chartdesk: classify: input is not UTF-8 text");
+            return ExitCode::FAILURE;
+        };
+        let d = detector.detect(&line);
+        let written = if format == "label" {
+            writeln!(out, "{}", if d.is_clinical() { "CLINICAL" } else { "IT" })
+        } else {
+            writeln!(out, "{}", d.classify_json())
+        };
+        if written.is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+    if out.flush().is_err() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
 async fn purge(config: Config) -> ExitCode {

@@ -81,6 +81,7 @@ pub struct Application {
     pub audit: Arc<Audit>,
     pub config: Arc<Config>,
     pub sandbox_enabled: bool,
+    pub handoffs: Arc<crate::handoff::Handoffs>,
     server: web::Server,
 }
 
@@ -160,6 +161,8 @@ impl Application {
             engine,
             store.clone(),
         ));
+        let handoffs =
+            Arc::new(crate::handoff::Handoffs::new(store.clone(), keys.clone(), audit.clone(), config.handoff.clone()));
         let config_handle = config.clone();
         let state = web::AppState::new(
             config,
@@ -171,6 +174,7 @@ impl Application {
             sandbox,
             smart,
             policy_admin,
+            handoffs.clone(),
         );
         if !state.cookie.secure {
             tracing::warn!(
@@ -178,7 +182,18 @@ impl Application {
             );
         }
         let server = web::serve(state, listener).map_err(StartupError::Serve)?;
-        Ok(Application { addr, public_url, store, kv, keys, audit, config: config_handle, sandbox_enabled, server })
+        Ok(Application {
+            addr,
+            public_url,
+            store,
+            kv,
+            keys,
+            audit,
+            config: config_handle,
+            sandbox_enabled,
+            handoffs,
+            server,
+        })
     }
 
     pub fn stopper(&self) -> web::Stopper {
@@ -198,8 +213,20 @@ impl Application {
                 }
             }
         });
+        let (handoffs, every) =
+            (self.handoffs.clone(), Duration::from_secs(self.config.handoff.sweep_interval_secs.max(1)));
+        let sweep = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = handoffs.sweep().await {
+                    tracing::warn!(error = %e, "handoff SLA sweep failed");
+                }
+            }
+        });
         let result = self.server.run().await;
         purge.abort();
+        sweep.abort();
         self.store.close().await;
         result
     }

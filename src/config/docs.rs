@@ -27,6 +27,10 @@ pub(super) const SECTIONS: &[(&str, &str)] = &[
     ("sessions", "Clinician sessions: server-side, per launch, encrypted tokens."),
     ("audit", "The tamper-evident audit trail: hash chain, signed Merkle checkpoints inside and outside the database."),
     ("retention", "How long each class of data is kept; expired content is purged and its data keys destroyed."),
+    (
+        "handoff",
+        "Clinical handoffs: message limits, where questions go, acknowledgement deadlines (SLA) and rapid-response numbers.",
+    ),
     ("tls", "Serve HTTPS directly (TLS 1.2 and 1.3 only). Unset: plain HTTP behind a TLS-terminating proxy."),
     ("sandbox", "The embedded sandbox EHR (synthetic data, development and tests only)."),
 ];
@@ -95,6 +99,21 @@ pub(super) const DOCS: &[Doc] = &[
         "Audit record content is kept this many days (default: six years); hashes are kept for good.",
     ),
     d("retention.purge_interval_secs", "How often the retention purge runs."),
+    d(
+        "handoff.max_message_bytes",
+        "Largest message accepted (bytes of UTF-8); larger ones are refused with a clear error.",
+    ),
+    d(
+        "handoff.sla_urgent_secs",
+        "An urgent handoff not acknowledged within this time is re-escalated to the next tier.",
+    ),
+    d("handoff.sla_other_secs", "The same deadline for other handoffs."),
+    d("handoff.sweep_interval_secs", "How often overdue handoffs are looked for."),
+    d("handoff.medication_queue", "Where medication questions go: pharmacy or nursing-supervisor."),
+    u("handoff.rapid_response", "Hospital-wide rapid-response number shown with the urgent notice.", "\"x5555\""),
+    d("handoff.units", "Units and their rapid-response numbers (one [[handoff.units]] block each)."),
+    u("handoff.units[].name", "The department name as the EHR gives it.", "\"4 West Medical-Surgical\""),
+    u("handoff.units[].rapid_response", "The unit's rapid-response / escalation number.", "\"x4444\""),
     u("tls.cert_file", "PEM certificate chain for HTTPS.", "\"/etc/chartdesk/tls/cert.pem\""),
     u("tls.key_file", "PEM private key for HTTPS.", "\"/etc/chartdesk/tls/key.pem\""),
     d("tls.hsts_max_age_secs", "Strict-Transport-Security max-age when serving HTTPS (0: no header)."),

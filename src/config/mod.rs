@@ -82,6 +82,7 @@ pub struct Config {
     pub sessions: SessionConfig,
     pub audit: AuditConfig,
     pub retention: RetentionConfig,
+    pub handoff: HandoffConfig,
     pub tls: TlsConfig,
     pub sandbox: SandboxConfig,
     /// The EHRs chartdesk is registered with: the issuer allow-list.
@@ -99,6 +100,7 @@ impl Default for Config {
             sessions: SessionConfig::default(),
             audit: AuditConfig::default(),
             retention: RetentionConfig::default(),
+            handoff: HandoffConfig::default(),
             tls: TlsConfig::default(),
             sandbox: SandboxConfig::default(),
             tenants: default_tenants(),
@@ -226,6 +228,56 @@ pub struct RetentionConfig {
 impl Default for RetentionConfig {
     fn default() -> Self {
         RetentionConfig { message_days: 30, handoff_days: 365, audit_days: 6 * 365 + 2, purge_interval_secs: 3600 }
+    }
+}
+
+/// Where medication questions go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MedicationQueue {
+    Pharmacy,
+    NursingSupervisor,
+}
+
+/// A unit (department) and what its clinicians are told when a message looks urgent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitConfig {
+    /// The department name as the EHR gives it (e.g. "4 West Medical-Surgical").
+    pub name: String,
+    /// The unit's rapid-response / escalation number, shown with the urgent notice.
+    pub rapid_response: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HandoffConfig {
+    /// Largest message accepted, in bytes of UTF-8.
+    pub max_message_bytes: usize,
+    /// Acknowledgement deadline for urgent handoffs before re-escalation.
+    pub sla_urgent_secs: u64,
+    /// …and for the others.
+    pub sla_other_secs: u64,
+    /// How often overdue handoffs are looked for.
+    pub sweep_interval_secs: u64,
+    pub medication_queue: MedicationQueue,
+    /// The hospital-wide rapid-response number, when a unit has none of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rapid_response: Option<String>,
+    pub units: Vec<UnitConfig>,
+}
+
+impl Default for HandoffConfig {
+    fn default() -> Self {
+        HandoffConfig {
+            max_message_bytes: 8 * 1024,
+            sla_urgent_secs: 120,
+            sla_other_secs: 900,
+            sweep_interval_secs: 5,
+            medication_queue: MedicationQueue::Pharmacy,
+            rapid_response: None,
+            units: Vec::new(),
+        }
     }
 }
 

@@ -119,6 +119,8 @@ pub enum Page {
     Audit,
     /// `/admin/policy` and its API.
     AdminPolicy,
+    /// The handoff inboxes (`/supervisor`) and their API.
+    Inbox,
 }
 
 impl Page {
@@ -127,6 +129,7 @@ impl Page {
             Page::Context => "context",
             Page::Audit => "audit",
             Page::AdminPolicy => "admin-policy",
+            Page::Inbox => "inbox",
         }
     }
 }
@@ -173,8 +176,36 @@ pub struct TenantOverride {
     pub authorize_method: Option<crate::config::AuthorizeMethod>,
 }
 
+/// Detection sensitivity, tunable by clinical informatics within fixed floors.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectionSettings {
+    /// Score at or above which a message is clinical; unset: the shipped default. It can be
+    /// lowered (more sensitive) but never raised above the floor; urgent detection ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f32>,
+    /// Extra words or phrases that make a message clinical.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_terms: Vec<String>,
+    /// Extra EHR-usage phrasings that keep a message in IT (clinical judgement still escalates).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_it_framings: Vec<String>,
+}
+
+impl DetectionSettings {
+    pub fn tuning(&self) -> crate::detect::Tuning {
+        let mut t = crate::detect::Tuning::default();
+        if let Some(th) = self.threshold {
+            t.threshold = th;
+        }
+        t.extra_terms = self.extra_terms.clone();
+        t.extra_it_framings = self.extra_it_framings.clone();
+        t
+    }
+}
+
 /// What clinical informatics configure.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyDocument {
     pub role_mapping: Vec<RoleMapping>,
@@ -186,6 +217,8 @@ pub struct PolicyDocument {
     pub pages: Vec<PageGrant>,
     #[serde(default)]
     pub tenants: Vec<TenantOverride>,
+    #[serde(default)]
+    pub detection: DetectionSettings,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -204,6 +237,8 @@ pub enum PolicyError {
     ClinicalGranted,
     #[error("department `{0}` is not a valid name (1-64 characters, no quotes or backslashes)")]
     BadDepartment(String),
+    #[error("detection: {0}")]
+    Detection(String),
     #[error("the policy does not validate against the schema: {0}")]
     Invalid(String),
 }
@@ -252,8 +287,18 @@ pub fn default_document() -> PolicyDocument {
         pages: vec![
             PageGrant { page: Page::Audit, roles: vec!["clinical-informatics".into(), "compliance".into()] },
             PageGrant { page: Page::AdminPolicy, roles: vec!["clinical-informatics".into()] },
+            PageGrant {
+                page: Page::Inbox,
+                roles: vec![
+                    "nursing-supervisor".into(),
+                    "physician".into(),
+                    "pharmacist".into(),
+                    "clinical-informatics".into(),
+                ],
+            },
         ],
         tenants: Vec::new(),
+        detection: DetectionSettings::default(),
     }
 }
 
@@ -335,6 +380,25 @@ impl PolicyDocument {
         if !admin_ok {
             return Err(PolicyError::AdminLockout);
         }
+        let d = &self.detection;
+        if let Some(th) = d.threshold {
+            let floor = crate::detect::Tuning::floor();
+            if !th.is_finite() || th <= 0.0 || th > floor {
+                return Err(PolicyError::Detection(format!(
+                    "threshold {th} is outside (0, {floor}]: sensitivity can be raised, never lowered below the floor"
+                )));
+            }
+        }
+        for term in d.extra_terms.iter().chain(d.extra_it_framings.iter()) {
+            let ok = term.trim().chars().count() >= 2 && term.len() <= 80 && !term.chars().any(char::is_control);
+            if !ok {
+                return Err(PolicyError::Detection(format!("`{term}` is not a usable term (2-80 characters)")));
+            }
+        }
+        if d.extra_terms.len() + d.extra_it_framings.len() > 500 {
+            return Err(PolicyError::Detection("at most 500 extra terms and framings".into()));
+        }
+        crate::detect::Detector::new(&d.tuning()).map_err(|e| PolicyError::Detection(e.to_string()))?;
         for t in &self.tenants {
             if !tenants.contains(&t.tenant) {
                 return Err(PolicyError::UnknownTenant(t.tenant.clone()));
@@ -413,6 +477,15 @@ impl PolicyDocument {
         }
         if let Some(r) = &self.default_role {
             s.insert(format!("users without a mapped role are {r}"));
+        }
+        if let Some(th) = self.detection.threshold {
+            s.insert(format!("detection threshold is {th}"));
+        }
+        for t in &self.detection.extra_terms {
+            s.insert(format!("the term \"{t}\" makes a message clinical"));
+        }
+        for t in &self.detection.extra_it_framings {
+            s.insert(format!("the phrasing \"{t}\" keeps a message in IT"));
         }
         for t in &self.tenants {
             for sc in t.user_scopes.iter().chain(t.patient_scopes.iter()).flatten() {

@@ -41,6 +41,11 @@ pub use flow::{Authorize, Callback, Started};
 
 const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 
+/// A session's opaque audit reference (a digest of the launch id, which itself opens the session).
+pub fn session_ref(launch_id: &str) -> String {
+    flow::session_entity(launch_id)
+}
+
 /// The opaque user key of a session (digest of issuer and subject).
 pub fn session_user_key(s: &session::Session) -> Option<String> {
     flow::user_key(s)

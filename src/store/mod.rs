@@ -141,6 +141,65 @@ pub struct LoginRow {
     pub location: Option<String>,
 }
 
+/// A clinician's message: the text is in the sealed `envelope`; `detection` holds rule ids and
+/// character offsets only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageRow {
+    pub id: String,
+    pub tenant: String,
+    pub user_key: String,
+    pub client_message_id: String,
+    pub launch_ref: String,
+    pub created_ms: i64,
+    pub envelope: String,
+    pub detection: String,
+    pub route: String,
+    pub category: String,
+    pub urgent: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandoffRow {
+    pub id: String,
+    pub message_id: String,
+    pub tenant: String,
+    pub queue: String,
+    pub unit: String,
+    pub category: String,
+    pub urgent: bool,
+    /// `open`, `acknowledged`, `claimed`, `resolved`.
+    pub status: String,
+    /// 0 for the first queue; each SLA re-escalation adds one.
+    pub tier: i64,
+    pub created_ms: i64,
+    pub due_ms: i64,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_ms: Option<i64>,
+    pub claimed_by: Option<String>,
+    pub resolved_ms: Option<i64>,
+    pub updated_ms: i64,
+    pub version: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandoffNoteRow {
+    pub id: String,
+    pub handoff_id: String,
+    pub author: String,
+    pub created_ms: i64,
+    /// Sealed.
+    pub body: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TicketIntentRow {
+    pub id: String,
+    pub message_id: String,
+    pub category: String,
+    pub created_ms: i64,
+    pub status: String,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct JournalRecord {
     pub seq: i64,
@@ -218,8 +277,74 @@ pub trait Store: Send + Sync + 'static {
     /// The latest login of a user before `before_ms`.
     async fn login_last(&self, user_key: &str, before_ms: i64) -> Result<Option<LoginRow>, StoreError>;
 
+    /// Write a message with its handoffs and ticket intents in one transaction. If this user
+    /// already sent a message with the same client id, nothing is written and the earlier
+    /// message's id is returned.
+    async fn message_submit(
+        &self,
+        m: &MessageRow,
+        handoffs: &[HandoffRow],
+        tickets: &[TicketIntentRow],
+    ) -> Result<Option<String>, StoreError>;
+    async fn message_get(&self, id: &str) -> Result<Option<MessageRow>, StoreError>;
+    async fn message_get_by_client(
+        &self,
+        user_key: &str,
+        client_message_id: &str,
+    ) -> Result<Option<MessageRow>, StoreError>;
+    async fn handoffs_of_message(&self, message_id: &str) -> Result<Vec<HandoffRow>, StoreError>;
+    async fn tickets_of_message(&self, message_id: &str) -> Result<Vec<TicketIntentRow>, StoreError>;
+    async fn handoff_get(&self, id: &str) -> Result<Option<HandoffRow>, StoreError>;
+    /// Handoffs of a tenant not resolved, or resolved after `resolved_after_ms`.
+    async fn handoffs_active(&self, tenant: &str, resolved_after_ms: i64) -> Result<Vec<HandoffRow>, StoreError>;
+    /// Open (unacknowledged) handoffs due before `now_ms`, all tenants.
+    async fn handoffs_overdue(&self, now_ms: i64) -> Result<Vec<HandoffRow>, StoreError>;
+    /// Replace a handoff's state if its version is still `h.version - 1` (optimistic).
+    async fn handoff_update(&self, h: &HandoffRow) -> Result<bool, StoreError>;
+    async fn handoff_note_insert(&self, n: &HandoffNoteRow) -> Result<(), StoreError>;
+    async fn handoff_notes(&self, handoff_id: &str) -> Result<Vec<HandoffNoteRow>, StoreError>;
+
     async fn close(&self);
 }
+
+/// `SELECT <every handoff column> FROM handoff <tail>`, as a static string.
+macro_rules! handoff_select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, message_id, tenant, queue, unit, category, urgent, status, tier, created_ms, due_ms, ",
+            "acknowledged_by, acknowledged_ms, claimed_by, resolved_ms, updated_ms, version FROM handoff ",
+            $tail
+        )
+    };
+}
+pub(crate) use handoff_select;
+
+macro_rules! handoff_from {
+    ($r:expr) => {{
+        use sqlx::Row;
+        let r = $r;
+        Ok::<_, sqlx::Error>($crate::store::HandoffRow {
+            id: r.try_get("id")?,
+            message_id: r.try_get("message_id")?,
+            tenant: r.try_get("tenant")?,
+            queue: r.try_get("queue")?,
+            unit: r.try_get("unit")?,
+            category: r.try_get("category")?,
+            urgent: r.try_get::<i64, _>("urgent")? != 0,
+            status: r.try_get("status")?,
+            tier: r.try_get("tier")?,
+            created_ms: r.try_get("created_ms")?,
+            due_ms: r.try_get("due_ms")?,
+            acknowledged_by: r.try_get("acknowledged_by")?,
+            acknowledged_ms: r.try_get("acknowledged_ms")?,
+            claimed_by: r.try_get("claimed_by")?,
+            resolved_ms: r.try_get("resolved_ms")?,
+            updated_ms: r.try_get("updated_ms")?,
+            version: r.try_get("version")?,
+        })
+    }};
+}
+pub(crate) use handoff_from;
 
 /// Open the store named by `url`, creating the SQLite file (and its directory) if needed,
 /// and apply migrations.
@@ -264,6 +389,7 @@ migrations! {
     (1, "init", "0001_init.sql"),
     (2, "audit and keys", "0002_audit_and_keys.sql"),
     (3, "policy and logins", "0003_policy_and_logins.sql"),
+    (4, "messages and handoffs", "0004_messages_and_handoffs.sql"),
 }
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {
@@ -755,6 +881,229 @@ macro_rules! sql_store {
                 })
                 .transpose()
                 .map_err(Into::into)
+            }
+
+            async fn message_submit(
+                &self,
+                m: &$crate::store::MessageRow,
+                handoffs: &[$crate::store::HandoffRow],
+                tickets: &[$crate::store::TicketIntentRow],
+            ) -> Result<Option<String>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let mut tx = self.pool.begin().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO message (id, tenant, user_key, client_message_id, launch_ref, created_ms, envelope, detection, route, category, urgent) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (user_key, client_message_id) DO NOTHING",
+                )
+                .bind(&m.id)
+                .bind(&m.tenant)
+                .bind(&m.user_key)
+                .bind(&m.client_message_id)
+                .bind(&m.launch_ref)
+                .bind(m.created_ms)
+                .bind(&m.envelope)
+                .bind(&m.detection)
+                .bind(&m.route)
+                .bind(&m.category)
+                .bind(m.urgent as i64)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    let row = sqlx::query("SELECT id FROM message WHERE user_key = $1 AND client_message_id = $2")
+                        .bind(&m.user_key)
+                        .bind(&m.client_message_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    tx.rollback().await?;
+                    return Ok(Some(row.try_get("id")?));
+                }
+                for h in handoffs {
+                    sqlx::query(
+                        "INSERT INTO handoff (id, message_id, tenant, queue, unit, category, urgent, status, tier, created_ms, due_ms, \
+                         acknowledged_by, acknowledged_ms, claimed_by, resolved_ms, updated_ms, version) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                    )
+                    .bind(&h.id)
+                    .bind(&h.message_id)
+                    .bind(&h.tenant)
+                    .bind(&h.queue)
+                    .bind(&h.unit)
+                    .bind(&h.category)
+                    .bind(h.urgent as i64)
+                    .bind(&h.status)
+                    .bind(h.tier)
+                    .bind(h.created_ms)
+                    .bind(h.due_ms)
+                    .bind(&h.acknowledged_by)
+                    .bind(h.acknowledged_ms)
+                    .bind(&h.claimed_by)
+                    .bind(h.resolved_ms)
+                    .bind(h.updated_ms)
+                    .bind(h.version)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for t in tickets {
+                    sqlx::query("INSERT INTO ticket_intent (id, message_id, category, created_ms, status) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(&t.id)
+                        .bind(&t.message_id)
+                        .bind(&t.category)
+                        .bind(t.created_ms)
+                        .bind(&t.status)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(None)
+            }
+
+            async fn message_get_by_client(&self, user_key: &str, client_message_id: &str) -> Result<Option<$crate::store::MessageRow>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let row = sqlx::query("SELECT id FROM message WHERE user_key = $1 AND client_message_id = $2")
+                    .bind(user_key)
+                    .bind(client_message_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                match row {
+                    Some(r) => self.message_get(&r.try_get::<String, _>("id")?).await,
+                    None => Ok(None),
+                }
+            }
+
+            async fn message_get(&self, id: &str) -> Result<Option<$crate::store::MessageRow>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let row = sqlx::query(
+                    "SELECT id, tenant, user_key, client_message_id, launch_ref, created_ms, envelope, detection, route, category, urgent \
+                     FROM message WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| {
+                    Ok::<_, sqlx::Error>($crate::store::MessageRow {
+                        id: r.try_get("id")?,
+                        tenant: r.try_get("tenant")?,
+                        user_key: r.try_get("user_key")?,
+                        client_message_id: r.try_get("client_message_id")?,
+                        launch_ref: r.try_get("launch_ref")?,
+                        created_ms: r.try_get("created_ms")?,
+                        envelope: r.try_get("envelope")?,
+                        detection: r.try_get("detection")?,
+                        route: r.try_get("route")?,
+                        category: r.try_get("category")?,
+                        urgent: r.try_get::<i64, _>("urgent")? != 0,
+                    })
+                })
+                .transpose()
+                .map_err(Into::into)
+            }
+
+            async fn handoffs_of_message(&self, message_id: &str) -> Result<Vec<$crate::store::HandoffRow>, $crate::store::StoreError> {
+                let rows = sqlx::query($crate::store::handoff_select!("WHERE message_id = $1 ORDER BY created_ms, id"))
+                    .bind(message_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(|r| $crate::store::handoff_from!(r)).collect::<Result<Vec<_>, _>>().map_err(Into::into)
+            }
+
+            async fn tickets_of_message(&self, message_id: &str) -> Result<Vec<$crate::store::TicketIntentRow>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query("SELECT id, message_id, category, created_ms, status FROM ticket_intent WHERE message_id = $1 ORDER BY created_ms, id")
+                    .bind(message_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok::<_, sqlx::Error>($crate::store::TicketIntentRow {
+                            id: r.try_get("id")?,
+                            message_id: r.try_get("message_id")?,
+                            category: r.try_get("category")?,
+                            created_ms: r.try_get("created_ms")?,
+                            status: r.try_get("status")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(Into::into)
+            }
+
+            async fn handoff_get(&self, id: &str) -> Result<Option<$crate::store::HandoffRow>, $crate::store::StoreError> {
+                let row = sqlx::query($crate::store::handoff_select!("WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| $crate::store::handoff_from!(&r)).transpose().map_err(Into::into)
+            }
+
+            async fn handoffs_active(&self, tenant: &str, resolved_after_ms: i64) -> Result<Vec<$crate::store::HandoffRow>, $crate::store::StoreError> {
+                let rows = sqlx::query($crate::store::handoff_select!("WHERE tenant = $1 AND (status <> 'resolved' OR resolved_ms > $2) ORDER BY created_ms DESC LIMIT 500"))
+                .bind(tenant)
+                .bind(resolved_after_ms)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(|r| $crate::store::handoff_from!(r)).collect::<Result<Vec<_>, _>>().map_err(Into::into)
+            }
+
+            async fn handoffs_overdue(&self, now_ms: i64) -> Result<Vec<$crate::store::HandoffRow>, $crate::store::StoreError> {
+                let rows = sqlx::query($crate::store::handoff_select!("WHERE status = 'open' AND due_ms < $1 ORDER BY due_ms LIMIT 500"))
+                .bind(now_ms)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(|r| $crate::store::handoff_from!(r)).collect::<Result<Vec<_>, _>>().map_err(Into::into)
+            }
+
+            async fn handoff_update(&self, h: &$crate::store::HandoffRow) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query(
+                    "UPDATE handoff SET queue = $1, status = $2, tier = $3, due_ms = $4, acknowledged_by = $5, acknowledged_ms = $6, \
+                     claimed_by = $7, resolved_ms = $8, updated_ms = $9, version = $10 WHERE id = $11 AND version = $12",
+                )
+                .bind(&h.queue)
+                .bind(&h.status)
+                .bind(h.tier)
+                .bind(h.due_ms)
+                .bind(&h.acknowledged_by)
+                .bind(h.acknowledged_ms)
+                .bind(&h.claimed_by)
+                .bind(h.resolved_ms)
+                .bind(h.updated_ms)
+                .bind(h.version)
+                .bind(&h.id)
+                .bind(h.version - 1)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn handoff_note_insert(&self, n: &$crate::store::HandoffNoteRow) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("INSERT INTO handoff_note (id, handoff_id, author, created_ms, body) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&n.id)
+                    .bind(&n.handoff_id)
+                    .bind(&n.author)
+                    .bind(n.created_ms)
+                    .bind(&n.body)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn handoff_notes(&self, handoff_id: &str) -> Result<Vec<$crate::store::HandoffNoteRow>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query("SELECT id, handoff_id, author, created_ms, body FROM handoff_note WHERE handoff_id = $1 ORDER BY created_ms, id")
+                    .bind(handoff_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok::<_, sqlx::Error>($crate::store::HandoffNoteRow {
+                            id: r.try_get("id")?,
+                            handoff_id: r.try_get("handoff_id")?,
+                            author: r.try_get("author")?,
+                            created_ms: r.try_get("created_ms")?,
+                            body: r.try_get("body")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(Into::into)
             }
 
             async fn close(&self) {

@@ -64,6 +64,8 @@ pub struct ViewContext;
 pub struct ViewAudit;
 /// `/admin/policy` and its API.
 pub struct AdminPolicy;
+/// The handoff inboxes.
+pub struct ViewInbox;
 
 impl Permission for ViewContext {
     const PAGE: Page = Page::Context;
@@ -73,6 +75,9 @@ impl Permission for ViewAudit {
 }
 impl Permission for AdminPolicy {
     const PAGE: Page = Page::AdminPolicy;
+}
+impl Permission for ViewInbox {
+    const PAGE: Page = Page::Inbox;
 }
 
 /// Proof that the policy allowed this request to page `P`, with what the decision used.

@@ -16,6 +16,7 @@ pub mod authz;
 pub mod error;
 mod health;
 pub mod launch;
+mod messages;
 pub mod middleware;
 mod pages;
 mod sandbox;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub sandbox: Option<Arc<crate::sandbox::Sandbox>>,
     pub smart: Arc<crate::smart::Smart>,
     pub policy_admin: Arc<crate::policy::admin::PolicyAdmin>,
+    pub handoffs: Arc<crate::handoff::Handoffs>,
+    pub detectors: Arc<crate::handoff::Detectors>,
     pub cookie: launch::CookiePolicy,
     pub(crate) csp: HeaderValue,
     /// Strict-Transport-Security, when chartdesk serves HTTPS itself.
@@ -66,6 +69,7 @@ impl AppState {
         sandbox: Option<Arc<crate::sandbox::Sandbox>>,
         smart: Arc<crate::smart::Smart>,
         policy_admin: Arc<crate::policy::admin::PolicyAdmin>,
+        handoffs: Arc<crate::handoff::Handoffs>,
     ) -> AppState {
         let csp = middleware::content_security_policy(&config.security.frame_ancestors, &[]);
         let cookie = launch::CookiePolicy::for_url(&public_url, config.sessions.partitioned_cookie);
@@ -74,7 +78,23 @@ impl AppState {
                 HeaderValue::from_str(&format!("max-age={}; includeSubDomains", config.tls.hsts_max_age_secs)).ok()
             })
             .flatten();
-        AppState { config, public_url, store, kv, redis, app_keys, sandbox, smart, policy_admin, cookie, csp, hsts }
+        let detectors = Arc::new(crate::handoff::Detectors::default());
+        AppState {
+            config,
+            public_url,
+            store,
+            kv,
+            redis,
+            app_keys,
+            sandbox,
+            smart,
+            policy_admin,
+            handoffs,
+            detectors,
+            cookie,
+            csp,
+            hsts,
+        }
     }
 }
 
@@ -104,7 +124,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
         .route("/.well-known/jwks.json", web::get().to(pages::jwks))
         .configure(launch::routes)
         .configure(api::routes)
-        .configure(admin::routes);
+        .configure(admin::routes)
+        .configure(messages::routes);
     match &state.sandbox {
         Some(sb) => sandbox::mount(cfg, sb.clone()),
         None => sandbox::mount_disabled(cfg),

@@ -88,6 +88,40 @@ impl WebDriver {
         self.call(reqwest::Method::GET, &format!("/element/{id}/text"), None).await.as_str().unwrap().to_string()
     }
 
+    async fn element(&self, css: &str) -> String {
+        let el =
+            self.call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
+        el.as_object().unwrap().values().next().unwrap().as_str().unwrap().to_string()
+    }
+
+    /// Type `text` into the element at `css`.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let id = self.element(css).await;
+        self.call(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({"text": text}))).await;
+    }
+
+    /// Wait until the element at `css` exists and its text contains `needle` (20 s).
+    pub async fn wait_for_text(&self, css: &str, needle: &str) {
+        for _ in 0..200 {
+            let url = format!("{}/session/{}/element", self.base, self.session);
+            let found: Value = self
+                .http
+                .post(url)
+                .json(&json!({"using": "css selector", "value": css}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if found["value"].get("error").is_none() && self.text(css).await.contains(needle) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("`{css}` never showed `{needle}`; page:\n{}", self.source().await);
+    }
+
     /// Wait until the current URL contains `part`.
     pub async fn wait_for_url(&self, part: &str) -> String {
         for _ in 0..100 {

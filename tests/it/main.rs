@@ -11,6 +11,7 @@ mod foundation;
 mod helpers;
 mod interop;
 mod launch;
+mod messages;
 mod sandbox_auth;
 mod sandbox_fhir;
 mod store_story;
