@@ -46,6 +46,15 @@ pub enum Command {
         #[arg(long, value_parser = ["json", "label"], default_value = "json")]
         format: String,
     },
+    /// Redact PHI from messages read as JSON lines `{"id":…,"text":…}` (optionally with
+    /// `"known":{"names":[…],"mrns":[…],"birth_dates":[…],"phones":[…],"addresses":[…]}` for
+    /// the patient in context) from stdin; writes `{"id","redacted","spans":[{"start","end",
+    /// "label"}],"preds":[…same…]}` per line, offsets in characters (Unicode scalars). A bad
+    /// line is reported on stderr with its number, and the exit status is non-zero.
+    Redact {
+        #[arg(long, value_parser = ["jsonl"], default_value = "jsonl")]
+        format: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -51,6 +51,7 @@ async fn main() -> ExitCode {
         Command::Keys(KeysCommand::Rotate { new_master_key_file }) => rotate(config, new_master_key_file).await,
         Command::Purge => purge(config).await,
         Command::Classify { format } => classify(&format),
+        Command::Redact { format: _ } => redact(),
     }
 }
 
@@ -66,9 +67,9 @@ fn classify(format: &str) -> ExitCode {
     };
     let stdin = std::io::stdin();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for line in stdin.lock().lines() {
+    for (n, line) in stdin.lock().lines().enumerate() {
         let Ok(line) = line else {
-            eprintln!("chartdesk: classify: input is not UTF-8 text");
+            eprintln!("chartdesk: classify: input line {} is not UTF-8 text", n + 1);
             return ExitCode::FAILURE;
         };
         let d = detector.detect(&line);
@@ -82,6 +83,66 @@ fn classify(format: &str) -> ExitCode {
         }
     }
     if out.flush().is_err() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+/// `chartdesk redact --format jsonl`: JSON lines in, redacted JSON lines out (character offsets).
+fn redact() -> ExitCode {
+    use std::io::{BufRead, Write};
+
+    use chartdesk::redact::{Known, Redactor};
+
+    #[derive(serde::Deserialize)]
+    struct Input {
+        id: serde_json::Value,
+        text: String,
+        #[serde(default)]
+        known: Known,
+    }
+
+    let redactor = Redactor::new();
+    let stdin = std::io::stdin();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut bad = 0usize;
+    for (n, line) in stdin.lock().lines().enumerate() {
+        let lineno = n + 1;
+        let Ok(line) = line else {
+            eprintln!("chartdesk: redact: input line {lineno} is not UTF-8 text");
+            bad += 1;
+            continue;
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let input: Input = match serde_json::from_str(&line) {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("chartdesk: redact: input line {lineno}: expected {{\"id\":…,\"text\":\"…\"}} ({e})");
+                bad += 1;
+                continue;
+            }
+        };
+        let red = redactor.redact(&input.text, &input.known);
+        let spans: Vec<serde_json::Value> = red
+            .spans()
+            .iter()
+            .map(|s| {
+                let (start, end) = s.char_span(&input.text);
+                serde_json::json!({"start": start, "end": end, "label": s.label.as_str()})
+            })
+            .collect();
+        let line = serde_json::json!({"id": input.id, "redacted": red.as_str(), "spans": spans, "preds": spans});
+        if writeln!(out, "{line}").is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+    if out.flush().is_err() {
+        return ExitCode::FAILURE;
+    }
+    if bad > 0 {
+        eprintln!("chartdesk: redact: {bad} bad input line(s); every other line was written");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }
 
 async fn purge(config: Config) -> ExitCode {

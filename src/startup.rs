@@ -82,6 +82,8 @@ pub struct Application {
     pub config: Arc<Config>,
     pub sandbox_enabled: bool,
     pub handoffs: Arc<crate::handoff::Handoffs>,
+    /// The service-desk relay (delivers nothing when no sink is configured).
+    pub desk: Arc<crate::desk::Relay>,
     server: web::Server,
 }
 
@@ -163,6 +165,29 @@ impl Application {
         ));
         let handoffs =
             Arc::new(crate::handoff::Handoffs::new(store.clone(), keys.clone(), audit.clone(), config.handoff.clone()));
+        let mut sinks: Vec<Arc<dyn crate::desk::Sink>> = Vec::new();
+        if let (true, Some(url)) =
+            (config.desk.redis_stream, config.desk.redis_url.as_ref().or(config.redis.url.as_ref()))
+        {
+            let sink =
+                crate::desk::RedisStreamSink::new(url.expose(), &config.redis.key_prefix, &config.desk.stream_key)
+                    .map_err(|e| StartupError::Redis(KvError::Redis(e)))?;
+            sinks.push(Arc::new(sink));
+        }
+        let desk = Arc::new(crate::desk::Relay::new(
+            store.clone(),
+            keys.clone(),
+            audit.clone(),
+            sinks,
+            crate::desk::RelaySettings {
+                batch: config.desk.batch.max(1),
+                lease: Duration::from_secs(config.desk.lease_secs.max(1)),
+                max_attempts: config.desk.max_attempts.max(1),
+                retry_base: Duration::from_millis(config.desk.retry_base_ms.max(1)),
+                retry_max: Duration::from_secs(config.desk.retry_max_secs.max(1)),
+            },
+        ));
+        handoffs.set_desk_configured(desk.has_sinks());
         let config_handle = config.clone();
         let state = web::AppState::new(
             config,
@@ -175,6 +200,7 @@ impl Application {
             smart,
             policy_admin,
             handoffs.clone(),
+            desk.clone(),
         );
         if !state.cookie.secure {
             tracing::warn!(
@@ -192,6 +218,7 @@ impl Application {
             config: config_handle,
             sandbox_enabled,
             handoffs,
+            desk,
             server,
         })
     }
@@ -224,9 +251,39 @@ impl Application {
                 }
             }
         });
+        let (desk, every) = (self.desk.clone(), Duration::from_millis(self.config.desk.relay_interval_ms.max(10)));
+        let relay = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                // Deliver until the queue is drained, then wait for the next tick.
+                loop {
+                    match desk.run_once().await {
+                        Ok(0) => break,
+                        Ok(_) => continue,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "desk relay pass failed");
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let (mut delivered, handoffs) = (self.desk.subscribe(), self.handoffs.clone());
+        let forward = tokio::spawn(async move {
+            loop {
+                match delivered.recv().await {
+                    Ok(d) => handoffs.notify(d.tenant, d.message_id),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
         let result = self.server.run().await;
         purge.abort();
         sweep.abort();
+        relay.abort();
+        forward.abort();
         self.store.close().await;
         result
     }

@@ -83,6 +83,7 @@ pub struct Config {
     pub audit: AuditConfig,
     pub retention: RetentionConfig,
     pub handoff: HandoffConfig,
+    pub desk: DeskConfig,
     pub tls: TlsConfig,
     pub sandbox: SandboxConfig,
     /// The EHRs chartdesk is registered with: the issuer allow-list.
@@ -101,6 +102,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             retention: RetentionConfig::default(),
             handoff: HandoffConfig::default(),
+            desk: DeskConfig::default(),
             tls: TlsConfig::default(),
             sandbox: SandboxConfig::default(),
             tenants: default_tenants(),
@@ -277,6 +279,46 @@ impl Default for HandoffConfig {
             medication_queue: MedicationQueue::Pharmacy,
             rapid_response: None,
             units: Vec::new(),
+        }
+    }
+}
+
+/// The service-desk outbox relay and its sinks.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeskConfig {
+    /// Deliver tickets to a Redis Stream (needs `redis.url` or `desk.redis_url`).
+    pub redis_stream: bool,
+    /// A separate Redis for the ticket stream; default: `redis.url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<Secret>,
+    /// The stream's key (after `redis.key_prefix`).
+    pub stream_key: String,
+    /// How often the relay looks for due tickets.
+    pub relay_interval_ms: u64,
+    /// Tickets claimed per relay pass.
+    pub batch: i64,
+    /// How long a claim holds before another relay may take the ticket.
+    pub lease_secs: u64,
+    /// Attempts before a ticket goes to the dead-letter list.
+    pub max_attempts: i64,
+    /// First retry delay; doubled per attempt up to `retry_max_secs`.
+    pub retry_base_ms: u64,
+    pub retry_max_secs: u64,
+}
+
+impl Default for DeskConfig {
+    fn default() -> Self {
+        DeskConfig {
+            redis_stream: true,
+            redis_url: None,
+            stream_key: "desk:tickets".into(),
+            relay_interval_ms: 500,
+            batch: 32,
+            lease_secs: 30,
+            max_attempts: 8,
+            retry_base_ms: 500,
+            retry_max_secs: 60,
         }
     }
 }

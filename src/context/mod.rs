@@ -440,6 +440,56 @@ impl ChartData {
     }
 }
 
+/// The identifiers of the patient in chart context, for the redactor: every name part and
+/// full form, identifier values (MRN and others), birth date, phone numbers and street lines.
+/// Redaction always removes these wherever they appear in a message.
+pub fn redaction_known(chart: Option<&ChartData>) -> crate::redact::Known {
+    let mut k = crate::redact::Known::default();
+    let Some(p) = chart.and_then(|c| c.patient.as_ref()) else {
+        return k;
+    };
+    let strs = |v: &Value| -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            _ => Vec::new(),
+        }
+    };
+    for n in p["name"].as_array().into_iter().flatten() {
+        let given = strs(&n["given"]);
+        let family = n["family"].as_str().map(str::to_string);
+        if let Some(t) = n["text"].as_str() {
+            k.names.push(t.to_string());
+        }
+        if let Some(f) = &family {
+            k.names.push(format!("{} {f}", given.join(" ")).trim().to_string());
+        }
+        k.names.extend(given);
+        k.names.extend(family);
+    }
+    for i in p["identifier"].as_array().into_iter().flatten() {
+        if let Some(v) = i["value"].as_str() {
+            k.mrns.push(v.to_string());
+        }
+    }
+    if let Some(b) = p["birthDate"].as_str() {
+        k.birth_dates.push(b.to_string());
+    }
+    for t in p["telecom"].as_array().into_iter().flatten() {
+        if matches!(t["system"].as_str(), Some("phone") | Some("sms") | Some("fax") | None)
+            && let Some(v) = t["value"].as_str()
+        {
+            k.phones.push(v.to_string());
+        }
+    }
+    for a in p["address"].as_array().into_iter().flatten() {
+        k.addresses.extend(strs(&a["line"]));
+    }
+    k.names.retain(|n| !n.trim().is_empty());
+    k.names.dedup();
+    k
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -205,8 +205,28 @@ const DEVICE_WORDS: &[&str] = &[
 ];
 
 fn device_subject(ctx: &Ctx<'_>, s: usize) -> bool {
-    let from = s.saturating_sub(30);
+    let mut from = s.saturating_sub(30).max(ctx.clause_span(s).0);
+    // A person named after the device word is the subject ("the password…, the patient in 4
+    // is unresponsive"): only what follows the last person reference counts.
+    let w = window(ctx.lower, from, s);
+    if let Some(p) = PERSON_WORDS.iter().filter_map(|n| last_word(w, n.as_bytes())).max() {
+        from += p;
+    }
     window(ctx.tagged, from, s).contains(&TAG_IT) || contains_any(window(ctx.lower, from, s), DEVICE_WORDS)
+}
+
+const PERSON_WORDS: &[&str] = &["patient", "pt", "he", "she", "resident", "baby", "child", "mom", "dad"];
+
+/// Byte offset of the last whole-word occurrence of `needle` in `hay`.
+fn last_word(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    (0..=hay.len() - needle.len()).rev().find(|&i| {
+        hay[i..i + needle.len()] == *needle
+            && (i == 0 || !hay[i - 1].is_ascii_alphanumeric())
+            && hay.get(i + needle.len()).is_none_or(|c| !c.is_ascii_alphanumeric())
+    })
 }
 
 const ADMIN_WORDS: &[&str] = &[
@@ -433,7 +453,7 @@ fn bp(ctx: &Ctx<'_>, s: usize, e: usize) -> Verdict {
     if !plausible || (!prefixed && sys < 80.0) {
         return Verdict::Reject;
     }
-    if sys < 80.0 || sys >= 220.0 || dia >= 130.0 { Verdict::Urgent("urgent.vital_bp") } else { Verdict::Keep }
+    if !(80.0..220.0).contains(&sys) || dia >= 130.0 { Verdict::Urgent("urgent.vital_bp") } else { Verdict::Keep }
 }
 
 fn hr(ctx: &Ctx<'_>, s: usize, e: usize) -> Verdict {

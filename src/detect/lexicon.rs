@@ -288,7 +288,7 @@ impl Lexicon {
                 fuzzy_index.entry(d).or_default().push(idx);
             }
         }
-        let blocklist = parse_plain(FUZZY_BLOCKLIST).map(|w| normalize::lower(w)).collect();
+        let blocklist = parse_plain(FUZZY_BLOCKLIST).map(normalize::lower).collect();
         let curated_words = b
             .lower_terms
             .iter()

@@ -258,7 +258,7 @@ pub(super) static RULES: &[RuleSpec] = &[
         Lower,
         CodeEvent,
         URG,
-        r"\b(?:code blue|code red|code pink|code stroke|stroke alert|stemi alert|trauma activation|calling a code|call(?:ed)? a code|code (?:being |was |is )?called|pt (?:is )?coding|(?:he|she|patient)(?:'s| is) coding|code in (?:rm|room|bed)|rapid response|rrt|call(?:ing)? (?:a )?rapid|met call|cardiac arrest|arrested|arresting|no pulse|pulseless|lost (?:a |the |his |her )?pulse|can'?t (?:find|feel|get) a pulse|cpr|compressions|asystole|asystolic|pea arrest|v-?fib|v fib|vf arrest|v-?tach|v tach|torsades|in vt|stat page)\b"
+        r"\b(?:code blue|code red|code pink|code stroke|stroke alert|stemi alert|trauma activation|calling a code|call(?:ed)? a code|code (?:being |was |is )?called|pt (?:is )?coding|(?:pt|patient|he|she|my (?:pt|patient)) (?:just |has |have |has just )?coded|(?:he|she|patient)(?:'s| is) coding|code in (?:rm|room|bed)|rapid response|rrt|call(?:ing)? (?:a )?rapid|met call|cardiac arrest|arrested|arresting|no pulse|pulseless|lost (?:a |the |his |her )?pulse|can'?t (?:find|feel|get) a pulse|cpr|compressions|asystole|asystolic|pea arrest|v-?fib|v fib|vf arrest|v-?tach|v tach|torsades|in vt|stat page)\b"
     ),
     rule!(
         "urgent.airway_breathing",
@@ -338,7 +338,7 @@ pub(super) static RULES: &[RuleSpec] = &[
         Lower,
         None,
         URG,
-        r"\b(?:found (?:\w+\s+){0,3}?(?:on the floor|down|on the ground)|found down|don'?t know how long (?:he|she|they|pt)(?:'s| has| have| was| had)? been (?:down|on the floor|there)|(?:fell|fall|fallen)\b{NS}*\b(?:hit (?:his|her|their) head|head strike|struck (?:his|her|their) head|laceration|lac|bleeding|can'?t (?:bear weight|get up|move)|shortened|rotated|deformity|broke|fracture|unresponsive))\b"
+        r"\b(?:found (?:\w+\s+){0,3}?(?:on the floor|down|on the ground)|found down|(?:pt|patient|he|she|resident)(?:'s| is| was)? (?:lying |laying )?on the (?:floor|ground)|don'?t know how long (?:he|she|they|pt)(?:'s| has| have| was| had)? been (?:down|on the floor|there)|(?:fell|fall|fallen)\b{NS}*\b(?:hit (?:his|her|their) head|head strike|struck (?:his|her|their) head|laceration|lac|bleeding|can'?t (?:bear weight|get up|move)|shortened|rotated|deformity|broke|fracture|unresponsive))\b"
     ),
     rule!(
         "urgent.fall_anticoag",
@@ -408,7 +408,7 @@ pub(super) static RULES: &[RuleSpec] = &[
         Lower,
         None,
         URG,
-        r"\b(?:(?:running|infusing|dripping|hung|programmed|pushed|been running|going in)\b{NS}*\b(?:wrong (?:dose|rate|drug|med|medication|concentration|bag|weight|pt|patient)|(?:10|ten|100|a hundred)\s*(?:x|times)|double the|twice the|way too fast|too fast|in mg instead of mcg|in mcg instead of mg|instead of)|(?:given|gave|got|received|administered)\b{NS}*\b(?:wrong (?:dose|drug|med|medication|patient|pt)|(?:10|ten)\s*(?:x|times) the|double (?:the|a) dose|an overdose)|wrong (?:dose|rate|drug|med|medication|concentration)\s+(?:is |was |has been )?(?:running|infusing|given|hung|administered)|med(?:ication)? error|(?:lbs|pounds) (?:as|instead of|entered as) (?:kg|kilos)|(?:kg|kilos) (?:as|instead of) (?:lbs|pounds))\b"
+        r"\b(?:(?:running|infusing|dripping|hung|programmed|pushed|been running|going in)\b{NS}*\b(?:wrong (?:dose|rate|drug|med|medication|concentration|bag|weight|pt|patient)|(?:10|ten|100|a hundred)\s*(?:x|times)|double the|twice the|way too fast|too fast|in mg instead of mcg|in mcg instead of mg|instead of)|(?:given|gave|got|received|administered)\b{NS}*\b(?:wrong (?:dose|drug|med|medication|patient|pt)|(?:10|ten)\s*(?:x|times) the|double (?:the|a) dose|an overdose)|wrong (?:dose|rate|drug|med|medication|concentration)\s+(?:is |was |has been )?(?:running|infusing|given|hung|administered)|med(?:ication)? error|(?:double|extra|wrong|second|duplicate) dose\b{NS}*\bby (?:mistake|accident)|by (?:mistake|accident)\b{NS}*\b(?:double|extra|wrong|second|duplicate) dose|(?:lbs|pounds) (?:as|instead of|entered as) (?:kg|kilos)|(?:kg|kilos) (?:as|instead of) (?:lbs|pounds))\b"
     ),
     rule!("urgent.help_caps", Urgent, Urgent, UW, Cased, None, URG, r"\b(?:HELP|SOS|MAYDAY)\b"),
     rule!(
@@ -839,7 +839,7 @@ pub(super) static RULES: &[RuleSpec] = &[
         Lower,
         None,
         PTSP,
-        r"\b(?:stable enough|safe enough|well enough|ok enough|clear(?:ed)? (?:for|to)|fit (?:for|to)|ready (?:for|to) (?:go|transfer|discharge|be discharged|extubat\w*|wean|step down))\b"
+        r"\b(?:(?:low|high|bad|sick|elevated|abnormal|severe|serious|fast|slow) enough (?:to (?:treat|give|hold|call|worry|transfuse|intervene|act|page|notify)|that (?:we|i) should)|stable enough|safe enough|well enough|ok enough|clear(?:ed)? (?:for|to)|fit (?:for|to)|ready (?:for|to) (?:go|transfer|discharge|be discharged|extubat\w*|wean|step down))\b"
     ),
     rule!(
         "decision.tell_me_if",

@@ -18,6 +18,7 @@
 //!   audit and announced to the live views.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -27,9 +28,11 @@ use crate::audit::{Agent, Audit, AuditError, AuditRecord, EntityRole, EventKind,
 use crate::config::{HandoffConfig, MedicationQueue};
 use crate::context::ChartData;
 use crate::crypto::{CryptoError, DataClass, KeyRing};
+use crate::desk::{Ticket, TicketFields};
 use crate::detect::{ClinicalCategory, Detection, Detector, ItCategory, Route, Screened};
 use crate::error::{ErrorCode, HasErrorCode};
 use crate::policy::Compiled;
+use crate::redact::Redactor;
 use crate::store::{HandoffNoteRow, HandoffRow, MessageRow, Store, StoreError, TicketIntentRow};
 
 /// The clinical queues.
@@ -112,6 +115,7 @@ pub struct Clinician {
 /// The submitter of a message.
 pub struct Submitter {
     pub tenant: String,
+    pub vendor: String,
     pub user_key: String,
     pub launch_ref: String,
     pub agent: Agent,
@@ -139,6 +143,8 @@ pub enum HandoffError {
     Audit(#[from] AuditError),
     #[error("sealed content could not be opened")]
     Crypto(#[from] CryptoError),
+    #[error("the ticket could not be prepared")]
+    Desk(#[from] crate::desk::DeskError),
 }
 
 impl HasErrorCode for HandoffError {
@@ -148,6 +154,7 @@ impl HasErrorCode for HandoffError {
             HandoffError::NotYours => ErrorCode::Forbidden,
             HandoffError::Resolved | HandoffError::Conflict => ErrorCode::Conflict,
             HandoffError::Store(_) | HandoffError::Audit(_) | HandoffError::Crypto(_) => ErrorCode::ServiceUnavailable,
+            HandoffError::Desk(e) => e.code(),
         }
     }
 }
@@ -195,7 +202,13 @@ pub struct HandoffStatus {
 pub struct TicketStatus {
     pub id: String,
     pub category: String,
+    /// `pending`, `delivered` or `dead-letter`.
     pub status: String,
+    /// The desk's ticket number, once it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+    /// What to tell the clinician.
+    pub message: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -295,12 +308,32 @@ pub struct Handoffs {
     audit: Arc<Audit>,
     config: HandoffConfig,
     changes: broadcast::Sender<Changed>,
+    redactor: Arc<Redactor>,
+    desk_configured: AtomicBool,
 }
 
 impl Handoffs {
     pub fn new(store: Arc<dyn Store>, keys: Arc<KeyRing>, audit: Arc<Audit>, config: HandoffConfig) -> Handoffs {
         let (changes, _) = broadcast::channel(1024);
-        Handoffs { store, keys, audit, config, changes }
+        Handoffs {
+            store,
+            keys,
+            audit,
+            config,
+            changes,
+            redactor: Arc::new(Redactor::new()),
+            desk_configured: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether a service-desk sink delivers tickets (changes what the clinician is told).
+    pub fn set_desk_configured(&self, yes: bool) {
+        self.desk_configured.store(yes, Ordering::Relaxed);
+    }
+
+    /// Announce a change of a message (e.g. its ticket was delivered) to the live views.
+    pub fn notify(&self, tenant: String, message_id: String) {
+        let _ = self.changes.send(Changed { tenant, message_id });
     }
 
     pub fn config(&self) -> &HandoffConfig {
@@ -405,16 +438,54 @@ impl Handoffs {
             })
             .into_iter()
             .collect();
-        let tickets: Vec<TicketIntentRow> = ticket
-            .map(|c| TicketIntentRow {
-                id: uuid::Uuid::now_v7().to_string(),
+        let mut tickets: Vec<TicketIntentRow> = Vec::new();
+        if let Some(c) = ticket {
+            let ticket_id = uuid::Uuid::now_v7().to_string();
+            // Minimum necessary: an IT message's text, redacted (the chart-context patient's
+            // identifiers always); for a MIXED one only the fact of its IT part, since the rest
+            // is a clinical question that went to the clinical workflow.
+            let known = crate::context::redaction_known(who.chart.as_ref());
+            let description = if route == "it" {
+                self.redactor.redact(screened.text(), &known)
+            } else {
+                self.redactor.redact(
+                    &format!(
+                        "IT part ({}) of a message that was escalated to the clinical workflow; the text stays in chartdesk (see link).",
+                        c.as_str()
+                    ),
+                    &known,
+                )
+            };
+            let ticket = Ticket::new(
+                TicketFields {
+                    key: ticket_id.clone(),
+                    correlation_id: id.clone(),
+                    tenant: who.tenant.clone(),
+                    vendor: who.vendor.clone(),
+                    reporter: who.clinician.reference.clone(),
+                    reporter_name: who.clinician.name.clone(),
+                    role: who.clinician.role_text.clone().or_else(|| who.clinician.roles.first().cloned()),
+                    department: who.clinician.unit.clone(),
+                    category: c.as_str().into(),
+                    urgency: if urgent || route == "clinical" { "high" } else { "normal" }.into(),
+                    link: format!("/api/messages/{id}"),
+                },
+                description,
+            );
+            tickets.push(TicketIntentRow {
+                id: ticket_id,
                 message_id: id.clone(),
                 category: c.as_str().into(),
                 created_ms: t,
                 status: "pending".into(),
-            })
-            .into_iter()
-            .collect();
+                payload: ticket.seal(&self.keys).await?,
+                attempts: 0,
+                next_attempt_ms: 0,
+                external_ref: None,
+                last_error: None,
+                updated_ms: t,
+            });
+        }
 
         // The audit record comes first: a message that cannot be recorded is not accepted.
         let mut record = AuditRecord::new(EventKind::MessageSubmitted, Outcome::Success)
@@ -487,7 +558,13 @@ impl Handoffs {
             handoffs: handoffs.iter().map(|h| self.status(h)).collect(),
             tickets: tickets
                 .into_iter()
-                .map(|t| TicketStatus { id: t.id, category: t.category, status: t.status })
+                .map(|t| TicketStatus {
+                    message: crate::desk::status_text(&t, self.desk_configured.load(Ordering::Relaxed)),
+                    id: t.id,
+                    category: t.category,
+                    status: t.status,
+                    number: t.external_ref,
+                })
                 .collect(),
             signals,
             duplicate,

@@ -197,8 +197,46 @@ pub struct TicketIntentRow {
     pub message_id: String,
     pub category: String,
     pub created_ms: i64,
+    /// `pending`, `delivered` or `dead-letter`.
     pub status: String,
+    /// The sealed ticket (`desk::Ticket` JSON: redacted text only).
+    pub payload: String,
+    pub attempts: i64,
+    pub next_attempt_ms: i64,
+    /// The desk's ticket number once delivered.
+    pub external_ref: Option<String>,
+    /// Why the last attempt failed (an error code, never content).
+    pub last_error: Option<String>,
+    pub updated_ms: i64,
 }
+
+/// The ticket intent columns, in [`ticket_from!`] order.
+macro_rules! ticket_select {
+    () => {
+        "SELECT id, message_id, category, created_ms, status, payload, attempts, next_attempt_ms, external_ref, last_error, updated_ms FROM ticket_intent "
+    };
+}
+pub(crate) use ticket_select;
+
+macro_rules! ticket_from {
+    ($r:expr) => {{
+        let r = $r;
+        Ok::<_, sqlx::Error>($crate::store::TicketIntentRow {
+            id: r.try_get("id")?,
+            message_id: r.try_get("message_id")?,
+            category: r.try_get("category")?,
+            created_ms: r.try_get("created_ms")?,
+            status: r.try_get("status")?,
+            payload: r.try_get("payload")?,
+            attempts: r.try_get("attempts")?,
+            next_attempt_ms: r.try_get("next_attempt_ms")?,
+            external_ref: r.try_get("external_ref")?,
+            last_error: r.try_get("last_error")?,
+            updated_ms: r.try_get("updated_ms")?,
+        })
+    }};
+}
+pub(crate) use ticket_from;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct JournalRecord {
@@ -294,6 +332,30 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<MessageRow>, StoreError>;
     async fn handoffs_of_message(&self, message_id: &str) -> Result<Vec<HandoffRow>, StoreError>;
     async fn tickets_of_message(&self, message_id: &str) -> Result<Vec<TicketIntentRow>, StoreError>;
+    async fn ticket_get(&self, id: &str) -> Result<Option<TicketIntentRow>, StoreError>;
+    /// Claim up to `limit` pending tickets whose next attempt is due (`now_ms`) and that no
+    /// relay holds, for `lease_until_ms`; the attempt counter is raised by the claim.
+    /// PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one atomic UPDATE (single writer).
+    async fn tickets_claim(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<TicketIntentRow>, StoreError>;
+    /// Record a delivery (or a dead letter / a retry time) for a claimed ticket.
+    async fn ticket_settle(
+        &self,
+        id: &str,
+        status: &str,
+        external_ref: Option<&str>,
+        next_attempt_ms: i64,
+        last_error: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Dead-lettered tickets, newest first.
+    async fn tickets_dead(&self, limit: i64) -> Result<Vec<TicketIntentRow>, StoreError>;
+    /// Put a dead-lettered ticket back in the queue; false if it was not dead-lettered.
+    async fn ticket_requeue(&self, id: &str, now_ms: i64) -> Result<bool, StoreError>;
     async fn handoff_get(&self, id: &str) -> Result<Option<HandoffRow>, StoreError>;
     /// Handoffs of a tenant not resolved, or resolved after `resolved_after_ms`.
     async fn handoffs_active(&self, tenant: &str, resolved_after_ms: i64) -> Result<Vec<HandoffRow>, StoreError>;
@@ -390,6 +452,7 @@ migrations! {
     (2, "audit and keys", "0002_audit_and_keys.sql"),
     (3, "policy and logins", "0003_policy_and_logins.sql"),
     (4, "messages and handoffs", "0004_messages_and_handoffs.sql"),
+    (5, "desk outbox", "0005_desk_outbox.sql"),
 }
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {
@@ -945,14 +1008,20 @@ macro_rules! sql_store {
                     .await?;
                 }
                 for t in tickets {
-                    sqlx::query("INSERT INTO ticket_intent (id, message_id, category, created_ms, status) VALUES ($1, $2, $3, $4, $5)")
-                        .bind(&t.id)
-                        .bind(&t.message_id)
-                        .bind(&t.category)
-                        .bind(t.created_ms)
-                        .bind(&t.status)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "INSERT INTO ticket_intent (id, message_id, category, created_ms, status, payload, attempts, next_attempt_ms, claimed_until_ms, updated_ms) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $4)",
+                    )
+                    .bind(&t.id)
+                    .bind(&t.message_id)
+                    .bind(&t.category)
+                    .bind(t.created_ms)
+                    .bind(&t.status)
+                    .bind(&t.payload)
+                    .bind(t.attempts)
+                    .bind(t.next_attempt_ms)
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 tx.commit().await?;
                 Ok(None)
@@ -1009,22 +1078,96 @@ macro_rules! sql_store {
 
             async fn tickets_of_message(&self, message_id: &str) -> Result<Vec<$crate::store::TicketIntentRow>, $crate::store::StoreError> {
                 use sqlx::Row;
-                let rows = sqlx::query("SELECT id, message_id, category, created_ms, status FROM ticket_intent WHERE message_id = $1 ORDER BY created_ms, id")
+                let rows = sqlx::query(concat!($crate::store::ticket_select!(), "WHERE message_id = $1 ORDER BY created_ms, id"))
                     .bind(message_id)
                     .fetch_all(&self.pool)
                     .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok::<_, sqlx::Error>($crate::store::TicketIntentRow {
-                            id: r.try_get("id")?,
-                            message_id: r.try_get("message_id")?,
-                            category: r.try_get("category")?,
-                            created_ms: r.try_get("created_ms")?,
-                            status: r.try_get("status")?,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(Into::into)
+                rows.iter().map(|r| $crate::store::ticket_from!(r)).collect::<Result<Vec<_>, _>>().map_err(Into::into)
+            }
+
+            async fn ticket_get(&self, id: &str) -> Result<Option<$crate::store::TicketIntentRow>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let row = sqlx::query(concat!($crate::store::ticket_select!(), "WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(|r| $crate::store::ticket_from!(r)).transpose().map_err(Into::into)
+            }
+
+            async fn tickets_claim(
+                &self,
+                now_ms: i64,
+                lease_until_ms: i64,
+                limit: i64,
+            ) -> Result<Vec<$crate::store::TicketIntentRow>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let sql = match self.backend() {
+                    $crate::store::Backend::Postgres => concat!(
+                        "UPDATE ticket_intent SET claimed_until_ms = $1, attempts = attempts + 1 WHERE id IN (",
+                        "SELECT id FROM ticket_intent WHERE status = 'pending' AND next_attempt_ms <= $2 AND claimed_until_ms <= $2 ",
+                        "ORDER BY created_ms, id LIMIT $3 FOR UPDATE SKIP LOCKED) ",
+                        "RETURNING id, message_id, category, created_ms, status, payload, attempts, next_attempt_ms, external_ref, last_error, updated_ms"
+                    ),
+                    $crate::store::Backend::Sqlite => concat!(
+                        "UPDATE ticket_intent SET claimed_until_ms = $1, attempts = attempts + 1 WHERE id IN (",
+                        "SELECT id FROM ticket_intent WHERE status = 'pending' AND next_attempt_ms <= $2 AND claimed_until_ms <= $2 ",
+                        "ORDER BY created_ms, id LIMIT $3) ",
+                        "RETURNING id, message_id, category, created_ms, status, payload, attempts, next_attempt_ms, external_ref, last_error, updated_ms"
+                    ),
+                };
+                let rows = sqlx::query(sql)
+                    .bind(lease_until_ms)
+                    .bind(now_ms)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(|r| $crate::store::ticket_from!(r)).collect::<Result<Vec<_>, _>>().map_err(Into::into)
+            }
+
+            async fn ticket_settle(
+                &self,
+                id: &str,
+                status: &str,
+                external_ref: Option<&str>,
+                next_attempt_ms: i64,
+                last_error: Option<&str>,
+                now_ms: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "UPDATE ticket_intent SET status = $1, external_ref = COALESCE($2, external_ref), next_attempt_ms = $3, \
+                     last_error = $4, updated_ms = $5, claimed_until_ms = 0 WHERE id = $6",
+                )
+                .bind(status)
+                .bind(external_ref)
+                .bind(next_attempt_ms)
+                .bind(last_error)
+                .bind(now_ms)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn tickets_dead(&self, limit: i64) -> Result<Vec<$crate::store::TicketIntentRow>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query(concat!($crate::store::ticket_select!(), "WHERE status = 'dead-letter' ORDER BY updated_ms DESC, id LIMIT $1"))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(|r| $crate::store::ticket_from!(r)).collect::<Result<Vec<_>, _>>().map_err(Into::into)
+            }
+
+            async fn ticket_requeue(&self, id: &str, now_ms: i64) -> Result<bool, $crate::store::StoreError> {
+                let n = sqlx::query(
+                    "UPDATE ticket_intent SET status = 'pending', attempts = 0, next_attempt_ms = $1, updated_ms = $1, claimed_until_ms = 0 \
+                     WHERE id = $2 AND status = 'dead-letter'",
+                )
+                .bind(now_ms)
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
             }
 
             async fn handoff_get(&self, id: &str) -> Result<Option<$crate::store::HandoffRow>, $crate::store::StoreError> {

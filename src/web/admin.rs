@@ -26,7 +26,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/admin/policy/drafts/{id}/approve", authz::post(approve))
         .route("/api/admin/policy/drafts/{id}/activate", authz::post(activate))
         .route("/api/admin/policy/versions/{version}", authz::get(version))
-        .route("/api/admin/policy/versions/{version}/rollback", authz::post(rollback));
+        .route("/api/admin/policy/versions/{version}/rollback", authz::post(rollback))
+        .route("/api/admin/desk/dead-letters", authz::get(dead_letters))
+        .route("/api/admin/desk/dead-letters/{id}/retry", authz::post(retry_dead_letter));
+}
+
+/// Tickets the desk relay gave up on: ids, categories, attempts and error codes (never content).
+async fn dead_letters(auth: Authorized<AdminPolicy>, state: web::Data<AppState>) -> Result<Guarded, ApiError> {
+    let rows = state.desk.dead_letters(200).await?;
+    let items: Vec<_> = rows
+        .iter()
+        .map(|t| {
+            json!({
+                "id": t.id, "messageId": t.message_id, "category": t.category, "attempts": t.attempts,
+                "lastError": t.last_error, "createdMs": t.created_ms, "updatedMs": t.updated_ms,
+            })
+        })
+        .collect();
+    Ok(auth.respond(HttpResponse::Ok().json(json!({ "deadLetters": items }))))
+}
+
+/// Put a dead-lettered ticket back in the outbox (audited).
+async fn retry_dead_letter(
+    auth: Authorized<AdminPolicy>,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<Guarded, ApiError> {
+    state.desk.retry(&path.into_inner(), auth.agent.clone()).await?;
+    Ok(auth.respond(HttpResponse::Accepted().json(json!({ "status": "pending" }))))
 }
 
 async fn script() -> HttpResponse {

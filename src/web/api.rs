@@ -43,7 +43,7 @@ pub struct ErrorBody {
         title = "chartdesk API",
         description = "Read-only login and chart context of a SMART launch. Every call names its launch with the X-Chartdesk-Launch header (or `launch` query parameter) and carries the browser's chartdesk cookie."
     ),
-    paths(context, patient),
+    paths(context, patient, super::messages::submit, super::messages::message),
     components(schemas(ContextView, PatientInfo, ErrorEnvelope, ErrorBody))
 )]
 struct ApiDoc;

@@ -24,7 +24,7 @@ use crate::context::ChartData;
 use crate::context::view::{self, LaunchFacts};
 use crate::detect::{ScreenError, Screened};
 use crate::error::ErrorCode;
-use crate::handoff::{Action, Changed, Clinician, Queue, Submitter};
+use crate::handoff::{Action, Changed, Clinician, Queue, Receipt, Submitter};
 use crate::policy::Env;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -62,9 +62,10 @@ pub struct ScreenedJson {
     pub screened: Screened,
 }
 
-#[derive(Deserialize)]
+/// `{"client_message_id"?: "…", "text": "…"}`
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RawMessage {
+pub(crate) struct MessageBody {
     #[serde(default)]
     client_message_id: Option<String>,
     text: String,
@@ -93,7 +94,7 @@ async fn screen(
             AppError::new(ErrorCode::BadRequest, "the request body could not be read")
         }
     })?;
-    let raw: RawMessage = serde_json::from_slice(&body).map_err(|e| {
+    let raw: MessageBody = serde_json::from_slice(&body).map_err(|e| {
         AppError::new(
             ErrorCode::InvalidJson,
             format!("expected {{\"client_message_id\": \"…\", \"text\": \"…\"}}: {e}"),
@@ -129,6 +130,7 @@ fn submitter<P: Permission>(state: &AppState, auth: &Authorized<P>) -> Submitter
     let ctx = super::api::context_view(state, auth);
     Submitter {
         tenant: s.tenant.clone(),
+        vendor: ctx.tenant.vendor.clone(),
         user_key: auth.subject.user_key.clone(),
         launch_ref: crate::smart::session_ref(&s.launch_id),
         agent: auth.agent.clone(),
@@ -151,8 +153,27 @@ fn submitter<P: Permission>(state: &AppState, auth: &Authorized<P>) -> Submitter
     }
 }
 
-/// `POST /api/messages`: screen, route, record; never an automated answer.
-async fn submit(
+/// Send a message to the help desk.
+///
+/// The text is screened by the clinical-context detector before anything else is done with
+/// it. A clinical question is never answered: it becomes a handoff to a person in the clinical
+/// workflow; an IT problem becomes a service-desk ticket request; a MIXED message both. A
+/// repeated `client_message_id` returns the first receipt (200) instead of a second handoff.
+#[utoipa::path(
+    post,
+    path = "/api/messages",
+    params(("X-Chartdesk-Launch" = String, Header, description = "The launch id")),
+    request_body(content = MessageBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Accepted and routed", body = Receipt),
+        (status = 200, description = "The same client_message_id was already accepted", body = Receipt),
+        (status = 400, description = "Empty, malformed or control characters", body = super::api::ErrorEnvelope),
+        (status = 401, description = "No live launch session", body = super::api::ErrorEnvelope),
+        (status = 413, description = "Longer than handoff.max_message_bytes", body = super::api::ErrorEnvelope)
+    ),
+    tag = "messages"
+)]
+pub(crate) async fn submit(
     auth: Authorized<ViewContext>,
     body: ScreenedJson,
     state: web::Data<AppState>,
@@ -167,7 +188,15 @@ async fn submit(
     Ok(auth.respond(resp))
 }
 
-async fn message(
+/// The current status of one of your messages.
+#[utoipa::path(
+    get,
+    path = "/api/messages/{id}",
+    params(("id" = String, Path), ("X-Chartdesk-Launch" = String, Header, description = "The launch id")),
+    responses((status = 200, body = Receipt), (status = 404, body = super::api::ErrorEnvelope)),
+    tag = "messages"
+)]
+pub(crate) async fn message(
     auth: Authorized<ViewContext>,
     path: web::Path<String>,
     state: web::Data<AppState>,

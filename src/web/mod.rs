@@ -50,6 +50,8 @@ pub struct AppState {
     pub smart: Arc<crate::smart::Smart>,
     pub policy_admin: Arc<crate::policy::admin::PolicyAdmin>,
     pub handoffs: Arc<crate::handoff::Handoffs>,
+    /// The service-desk relay (dead letters and their retry).
+    pub desk: Arc<crate::desk::Relay>,
     pub detectors: Arc<crate::handoff::Detectors>,
     pub cookie: launch::CookiePolicy,
     pub(crate) csp: HeaderValue,
@@ -70,6 +72,7 @@ impl AppState {
         smart: Arc<crate::smart::Smart>,
         policy_admin: Arc<crate::policy::admin::PolicyAdmin>,
         handoffs: Arc<crate::handoff::Handoffs>,
+        desk: Arc<crate::desk::Relay>,
     ) -> AppState {
         let csp = middleware::content_security_policy(&config.security.frame_ancestors, &[]);
         let cookie = launch::CookiePolicy::for_url(&public_url, config.sessions.partitioned_cookie);
@@ -90,6 +93,7 @@ impl AppState {
             smart,
             policy_admin,
             handoffs,
+            desk,
             detectors,
             cookie,
             csp,

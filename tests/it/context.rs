@@ -189,9 +189,16 @@ async fn every_route_for_every_role() {
         ("GET", "/api/admin/policy/versions/0", ""),
         ("POST", "/api/admin/policy/drafts/no-such-draft/activate", ""),
         ("GET", "/api/openapi.json", ""),
+        ("POST", "/api/messages", r#"{"text": "the label printer on my unit is jammed again"}"#),
+        ("GET", "/supervisor?launch={L}", ""),
+        ("GET", "/api/handoffs", ""),
+        ("POST", "/api/handoffs/no-such-handoff/acknowledge", ""),
+        ("GET", "/api/admin/desk/dead-letters", ""),
+        ("POST", "/api/admin/desk/dead-letters/no-such-ticket/retry", ""),
     ];
     let expect = |role: &str, route: usize| -> u16 {
         let admin = role == "clinical-informatics";
+        let inbox = matches!(role, "nursing-supervisor" | "physician" | "clinical-informatics");
         match route {
             0..=2 => 200,
             3 => {
@@ -230,6 +237,35 @@ async fn every_route_for_every_role() {
                 }
             }
             10 => 200,
+            11 => 201,
+            12 | 13 => {
+                if inbox {
+                    200
+                } else {
+                    403
+                }
+            }
+            14 => {
+                if inbox {
+                    404
+                } else {
+                    403
+                }
+            }
+            15 => {
+                if admin {
+                    200
+                } else {
+                    403
+                }
+            }
+            16 => {
+                if admin {
+                    404
+                } else {
+                    403
+                }
+            }
             _ => unreachable!(),
         }
     };
@@ -292,7 +328,7 @@ async fn every_route_for_every_role() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    assert!(checked >= 5 * 11 + 22 + 11, "{checked}");
+    assert!(checked >= 5 * 17 + 34 + 17, "{checked}");
 }
 
 fn fake_tenant(fake: &FakeEhr) -> chartdesk::config::TenantConfig {

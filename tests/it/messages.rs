@@ -293,3 +293,38 @@ async fn chromium_an_urgent_message_reaches_the_supervisor_live_and_the_acknowle
     supervisor.quit().await;
     oncall.quit().await;
 }
+
+#[tokio::test]
+async fn informatics_tune_detection_through_the_versioned_policy_within_the_floors() {
+    let app = spawn_app().await;
+    let (inf1, l1) = launch_as(&app, "vendor=generic&practitioner=pr-lbrandt&patient=pat-01").await;
+    let (inf2, l2) = launch_as(&app, "vendor=generic&practitioner=pr-rcastellano&patient=pat-01").await;
+    let (nurse, ln) = launch_as(&app, "vendor=generic&practitioner=pr-jpike&patient=pat-01").await;
+    // No IT framing, weak IT vocabulary ("epic"): nothing clinical in it until informatics
+    // say "zebra protocol" is a clinical term.
+    let text = "quick question about the zebra protocol in epic";
+    let (_, before) = api_post(&app, &nurse, &ln, "/api/messages", &msg("t-1", text)).await;
+    assert_eq!(before["route"], "it", "{before}");
+
+    let (_, overview) = api(&app, &inf1, &l1, "/api/admin/policy").await;
+    let mut doc = overview["active"]["document"].clone();
+    // The floor: sensitivity can be raised, never lowered below it.
+    doc["detection"] = json!({ "threshold": 50.0 });
+    let (s, v) = api_post(&app, &inf1, &l1, "/api/admin/policy/drafts", &json!({ "document": doc }).to_string()).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("policy_invalid")), "{v}");
+    assert!(v["error"]["detail"].as_str().unwrap().contains("floor"), "{v}");
+    doc["detection"] = json!({ "extra_terms": ["zebra protocol"] });
+    let (s, draft) =
+        api_post(&app, &inf1, &l1, "/api/admin/policy/drafts", &json!({ "document": doc }).to_string()).await;
+    assert_eq!(s, 201, "{draft}");
+    assert!(draft["diff"]["added"].to_string().contains("zebra protocol"), "{draft}");
+    let id = draft["id"].as_str().unwrap();
+    let (s, _) = api_post(&app, &inf2, &l2, &format!("/api/admin/policy/drafts/{id}/approve"), "").await;
+    assert_eq!(s, 200);
+    let (s, v) = api_post(&app, &inf1, &l1, &format!("/api/admin/policy/drafts/{id}/activate"), "").await;
+    assert_eq!(s, 200, "{v}");
+
+    let (_, after) = api_post(&app, &nurse, &ln, "/api/messages", &msg("t-2", text)).await;
+    assert_eq!(after["route"], "clinical", "the extra term now escalates: {after}");
+    assert!(after["signals"].to_string().contains("extra"), "{after}");
+}
