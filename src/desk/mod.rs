@@ -270,9 +270,10 @@ impl Relay {
         let lease_until = now + self.settings.lease.as_millis() as i64;
         let claimed = self.store.tickets_claim(now, lease_until, self.settings.batch).await?;
         let n = claimed.len();
-        for row in claimed {
-            self.deliver(row).await?;
-        }
+        // The claimed tickets are delivered concurrently: each waits on the desk and on its
+        // own audit commit, which the audit writer batches.
+        let results = futures_util::future::join_all(claimed.into_iter().map(|row| self.deliver(row))).await;
+        results.into_iter().collect::<Result<Vec<()>, DeskError>>()?;
         Ok(n)
     }
 
