@@ -12,9 +12,7 @@
 //! The `key` field is the dedupe key: a consumer that may see an entry twice (after a claim)
 //! must treat a second entry with a known key as done.
 
-use std::time::Duration;
-
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::{Sink, SinkError, Ticket};
 
@@ -36,13 +34,7 @@ pub struct RedisStreamSink {
 impl RedisStreamSink {
     /// `prefix` is the deployment's Redis key prefix; the stream is `<prefix><stream>`.
     pub fn new(url: &str, prefix: &str, stream: &str) -> Result<RedisStreamSink, redis::RedisError> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        let conn = crate::kv::redis_connect(url)?;
         let stream = format!("{prefix}{stream}");
         Ok(RedisStreamSink { conn, keys: format!("{stream}:keys"), stream, script: redis::Script::new(ADD_ONCE) })
     }

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use crate::error::{ErrorCode, HasErrorCode};
 use crate::store::{Store, StoreError};
 
-pub use self::redis::RedisKv;
+pub use self::redis::{RedisKv, connect as redis_connect};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KvError {

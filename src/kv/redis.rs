@@ -15,14 +15,7 @@ pub struct RedisKv {
 impl RedisKv {
     /// A lazily connecting, automatically reconnecting client. Call [`Kv::ping`] to check it.
     pub fn new(url: &str, prefix: &str) -> Result<Self, KvError> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(RedisKv { conn, prefix: prefix.to_string() })
+        Ok(RedisKv { conn: connect(url)?, prefix: prefix.to_string() })
     }
 
     fn key(&self, ns: &str, key: &str) -> String {
@@ -33,6 +26,18 @@ impl RedisKv {
     pub fn connection(&self) -> ConnectionManager {
         self.conn.clone()
     }
+}
+
+/// A lazily connecting, automatically reconnecting Redis client with chartdesk's timeouts
+/// (2 s to connect, 2 s per reply, one retry); shared by every Redis user.
+pub fn connect(url: &str) -> Result<ConnectionManager, redis::RedisError> {
+    let client = redis::Client::open(url)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    ConnectionManager::new_lazy_with_config(client, config)
 }
 
 fn px(ttl: Option<Duration>) -> Option<u64> {

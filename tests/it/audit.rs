@@ -433,25 +433,7 @@ async fn tokens_and_audit_content_are_never_stored_in_plaintext() {
     .await;
     let redis = service_url("CHARTDESK_TEST_REDIS_URL");
     let prefix = format!("chartdesk-test:{}:", uuid::Uuid::new_v4().simple());
-    let tenant = chartdesk::config::TenantConfig {
-        id: "fake".into(),
-        issuer: fake.fhir.clone(),
-        vendor: "generic".into(),
-        client_id: "fake-client".into(),
-        client_auth: chartdesk::config::ClientAuth::Public,
-        client_secret: None,
-        signing_alg: None,
-        redirect_uri: "/callback".into(),
-        scope_style: None,
-        authorize_method: None,
-        extra_headers: None,
-        frame_ancestors: None,
-        user_scopes: None,
-        patient_scopes: None,
-        launch_location: None,
-        offline_access: None,
-        online_access: None,
-    };
+    let tenant = crate::context::fake_tenant(&fake);
     let (r2, p2) = (redis.clone(), prefix.clone());
     let app = spawn_with(move |c| {
         c.tenants.push(tenant);

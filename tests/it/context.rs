@@ -331,7 +331,7 @@ async fn every_route_for_every_role() {
     assert!(checked >= 5 * 17 + 34 + 17, "{checked}");
 }
 
-fn fake_tenant(fake: &FakeEhr) -> chartdesk::config::TenantConfig {
+pub fn fake_tenant(fake: &FakeEhr) -> chartdesk::config::TenantConfig {
     chartdesk::config::TenantConfig {
         id: "fake".into(),
         issuer: fake.fhir.clone(),

@@ -9,46 +9,6 @@ use serde_json::{Value, json};
 use crate::context::{api, api_post, launch_as};
 use crate::helpers::*;
 
-/// A TCP proxy in front of the real Redis that the test can take down and bring back.
-struct Proxy {
-    port: u16,
-    up: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    async fn start(upstream: String) -> Proxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (up, up_rx) = tokio::sync::watch::channel(true);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut inbound, _)) = listener.accept().await else { break };
-                let mut up = up_rx.clone();
-                if !*up.borrow() {
-                    drop(inbound);
-                    continue;
-                }
-                let upstream = upstream.clone();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else { return };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = up.wait_for(|u| !*u) => {}
-                    }
-                });
-            }
-        });
-        Proxy { port, up, task }
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 fn msg(id: &str, text: &str) -> String {
     json!({ "client_message_id": id, "text": text }).to_string()
 }

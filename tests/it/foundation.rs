@@ -35,26 +35,10 @@ async fn readyz_names_redis_when_it_is_gone() {
     let Some(redis_url) = service_url("CHARTDESK_TEST_REDIS_URL") else { return };
     let target = url::Url::parse(&redis_url).unwrap();
     let upstream = format!("{}:{}", target.host_str().unwrap(), target.port().unwrap_or(6379));
-    let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let relay_port = relay.local_addr().unwrap().port();
-    let (cut_tx, cut_rx) = tokio::sync::watch::channel(false);
-    let relay_task = tokio::spawn(async move {
-        loop {
-            let Ok((mut inbound, _)) = relay.accept().await else { break };
-            let upstream = upstream.clone();
-            let mut cut = cut_rx.clone();
-            tokio::spawn(async move {
-                let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else { return };
-                tokio::select! {
-                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                    _ = cut.wait_for(|c| *c) => {}
-                }
-            });
-        }
-    });
+    let proxy = Proxy::start(upstream).await;
     let mut relayed = target.clone();
     relayed.set_host(Some("127.0.0.1")).unwrap();
-    relayed.set_port(Some(relay_port)).unwrap();
+    relayed.set_port(Some(proxy.port)).unwrap();
     let app = spawn_with(|c| {
         c.redis.url = Some(chartdesk::config::Secret::new(relayed.as_str()));
         c.redis.key_prefix = format!("chartdesk-test:{}:", uuid::Uuid::new_v4());
@@ -63,8 +47,7 @@ async fn readyz_names_redis_when_it_is_gone() {
     let body: Value = app.get("/readyz").await.json().await.unwrap();
     assert_eq!(body["checks"]["redis"], "ok", "{body}");
 
-    relay_task.abort();
-    cut_tx.send(true).unwrap();
+    proxy.up.send(false).unwrap();
     let r = app.get("/readyz").await;
     assert_eq!(r.status(), 503);
     let body: Value = r.json().await.unwrap();

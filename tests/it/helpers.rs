@@ -472,3 +472,44 @@ pub async fn journal_cursor(app: &TestApp) -> i64 {
     let j: Value = app.get("/sandbox/journal?include=auth&since=0&limit=10000").await.json().await.unwrap();
     j["next_since"].as_i64().unwrap()
 }
+
+/// A TCP proxy in front of a real service (Redis) that a test can take down and bring back.
+pub struct Proxy {
+    pub port: u16,
+    /// `false`: existing connections are cut and new ones refused; `true`: relayed again.
+    pub up: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: String) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (up, up_rx) = tokio::sync::watch::channel(true);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { break };
+                let mut up = up_rx.clone();
+                if !*up.borrow() {
+                    drop(inbound);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = up.wait_for(|u| !*u) => {}
+                    }
+                });
+            }
+        });
+        Proxy { port, up, task }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
