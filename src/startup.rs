@@ -42,6 +42,8 @@ pub enum StartupError {
     Tenant(#[from] crate::smart::tenant::TenantError),
     #[error("access policy: {0}")]
     Policy(String),
+    #[error("service desk: {0}")]
+    Desk(#[from] crate::desk::DeskError),
 }
 
 /// The audit settings of a configuration.
@@ -165,7 +167,8 @@ impl Application {
         ));
         let handoffs =
             Arc::new(crate::handoff::Handoffs::new(store.clone(), keys.clone(), audit.clone(), config.handoff.clone()));
-        let mut sinks: Vec<Arc<dyn crate::desk::Sink>> = Vec::new();
+        // Desks first: the first sink's reference is the ticket number the clinician sees.
+        let mut sinks = crate::desk::http_sinks(&config.desk, public_url.as_str(), production)?;
         if let (true, Some(url)) =
             (config.desk.redis_stream, config.desk.redis_url.as_ref().or(config.redis.url.as_ref()))
         {

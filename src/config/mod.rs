@@ -305,6 +305,43 @@ pub struct DeskConfig {
     /// First retry delay; doubled per attempt up to `retry_max_secs`.
     pub retry_base_ms: u64,
     pub retry_max_secs: u64,
+    /// Total time allowed for one desk HTTP call.
+    pub http_timeout_secs: u64,
+    /// Request Tracker 5 (REST2): base URL, auth token, queue and the handoff-key custom field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rt_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rt_token: Option<Secret>,
+    pub rt_queue: String,
+    pub rt_key_field: String,
+    /// ServiceNow Table API (incident): instance URL and Basic or bearer credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub servicenow_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub servicenow_user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub servicenow_password: Option<Secret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub servicenow_token: Option<Secret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub servicenow_assignment_group: Option<String>,
+    /// Jira Service Management Cloud: site, account email, API token, service desk and request type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jira_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jira_email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jira_api_token: Option<Secret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jira_service_desk_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jira_request_type_id: Option<String>,
+    pub jira_key_field: String,
+    /// A generic webhook: JSON signed with HMAC-SHA256 over "<timestamp>.<body>".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<Secret>,
 }
 
 impl Default for DeskConfig {
@@ -319,6 +356,24 @@ impl Default for DeskConfig {
             max_attempts: 8,
             retry_base_ms: 500,
             retry_max_secs: 60,
+            http_timeout_secs: 10,
+            rt_url: None,
+            rt_token: None,
+            rt_queue: "Handoff".into(),
+            rt_key_field: "HandoffKey".into(),
+            servicenow_url: None,
+            servicenow_user: None,
+            servicenow_password: None,
+            servicenow_token: None,
+            servicenow_assignment_group: None,
+            jira_url: None,
+            jira_email: None,
+            jira_api_token: None,
+            jira_service_desk_id: None,
+            jira_request_type_id: None,
+            jira_key_field: "labels".into(),
+            webhook_url: None,
+            webhook_secret: None,
         }
     }
 }

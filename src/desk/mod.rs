@@ -14,9 +14,20 @@
 //! - a ticket that keeps failing goes to the dead-letter list (audited) and can be retried from
 //!   there; nothing is dropped;
 //! - claims are leases: a relay that dies mid-delivery loses its claim when the lease ends and
-//!   another relay (or the restarted process) picks the ticket up.
+//!   another relay (or the restarted process) picks the ticket up;
+//! - outbound HTTP from this module goes only to the configured desks (never to the EHR: only
+//!   `fhir` talks to the EHR), carries only a `Ticket`, and logs status codes, never bodies.
+//!
+//! Sinks: Request Tracker 5 REST2, ServiceNow Table API, Jira Service Management, a signed
+//! webhook, and a Redis Stream. The first configured desk's reference is the ticket number the
+//! clinician sees (desks come before the stream).
 
+mod http;
+pub mod jira;
 mod redis_stream;
+pub mod request_tracker;
+pub mod servicenow;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +40,11 @@ use crate::error::{ErrorCode, HasErrorCode};
 use crate::redact::RedactedText;
 use crate::store::{Store, StoreError, TicketIntentRow};
 
+pub use self::jira::JiraSink;
 pub use self::redis_stream::RedisStreamSink;
+pub use self::request_tracker::RequestTrackerSink;
+pub use self::servicenow::ServiceNowSink;
+pub use self::webhook::WebhookSink;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeskError {
@@ -43,6 +58,8 @@ pub enum DeskError {
     Malformed,
     #[error("no such dead-lettered ticket")]
     NotDeadLettered,
+    #[error("desk configuration: {0}")]
+    Config(String),
 }
 
 impl HasErrorCode for DeskError {
@@ -51,7 +68,7 @@ impl HasErrorCode for DeskError {
             DeskError::Store(e) => e.code(),
             DeskError::Audit(e) => e.code(),
             DeskError::NotDeadLettered => ErrorCode::NotFound,
-            DeskError::Crypto(_) | DeskError::Malformed => ErrorCode::Internal,
+            DeskError::Crypto(_) | DeskError::Malformed | DeskError::Config(_) => ErrorCode::Internal,
         }
     }
 }
@@ -105,8 +122,8 @@ pub struct Ticket {
     pub reporter_name: Option<String>,
     pub role: Option<String>,
     pub department: String,
-    /// login-mfa, access, printer, device, ehr-how-to, build-request, interface, mobile,
-    /// network, hardware, other.
+    /// LOGIN (login/MFA), ACCESS, PRINTER, DEVICE, EHR_HOWTO, BUILD_REQUEST, INTERFACE, MOBILE,
+    /// NETWORK, HARDWARE, OTHER.
     pub category: String,
     /// `high` for a ticket split from an urgent or clinical message, else `normal`.
     pub urgency: String,
@@ -171,7 +188,16 @@ impl Ticket {
 
     /// A one-line subject for desks that want one.
     pub fn subject(&self) -> String {
-        let first: String = self.description.chars().take(80).collect();
+        const MAX: usize = 80;
+        let line = self.description.lines().next().unwrap_or_default();
+        let first = if line.chars().count() <= MAX {
+            line.to_string()
+        } else {
+            // Cut at a word boundary so a placeholder such as "[SSN]" is never split.
+            let cut: String = line.chars().take(MAX).collect();
+            let cut = cut.rfind(char::is_whitespace).map_or(cut.as_str(), |i| &cut[..i]).trim_end();
+            format!("{cut}…")
+        };
         format!("[chartdesk {}] {}", self.category, first)
     }
 
@@ -202,6 +228,104 @@ impl Ticket {
             description: s.description,
         })
     }
+}
+
+/// The HTTP desk connectors a configuration enables, in the order RT, ServiceNow, Jira,
+/// webhook. Incomplete settings are an error (never a silently disabled desk). In the
+/// production profile desk URLs must use https.
+pub fn http_sinks(
+    c: &crate::config::DeskConfig,
+    public_url: &str,
+    production: bool,
+) -> Result<Vec<Arc<dyn Sink>>, DeskError> {
+    let timeout = Duration::from_secs(c.http_timeout_secs.max(1));
+    let need = |v: Option<&str>, key: &str, desk: &str| -> Result<String, DeskError> {
+        v.filter(|v| !v.trim().is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| DeskError::Config(format!("{desk} is enabled but desk.{key} is not set")))
+    };
+    let check_url = |u: &str, key: &str| -> Result<String, DeskError> {
+        let parsed = url::Url::parse(u).map_err(|_| DeskError::Config(format!("desk.{key} is not a URL")))?;
+        match parsed.scheme() {
+            "https" => {}
+            "http" if !production => {}
+            _ => return Err(DeskError::Config(format!("desk.{key} must use https in production"))),
+        }
+        Ok(u.trim_end_matches('/').to_string())
+    };
+    let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
+    if let Some(u) = &c.rt_url {
+        sinks.push(Arc::new(RequestTrackerSink::new(request_tracker::RequestTrackerSettings {
+            url: check_url(u, "rt_url")?,
+            token: need(c.rt_token.as_ref().map(|s| s.expose()), "rt_token", "Request Tracker")?,
+            queue: need(Some(&c.rt_queue), "rt_queue", "Request Tracker")?,
+            key_field: need(Some(&c.rt_key_field), "rt_key_field", "Request Tracker")?,
+            public_url: public_url.to_string(),
+            timeout,
+        })));
+    }
+    if let Some(u) = &c.servicenow_url {
+        let auth = match (&c.servicenow_token, &c.servicenow_user, &c.servicenow_password) {
+            (Some(t), _, _) => servicenow::ServiceNowAuth::Bearer(t.expose().to_string()),
+            (None, Some(user), Some(pw)) => {
+                servicenow::ServiceNowAuth::Basic { user: user.clone(), password: pw.expose().to_string() }
+            }
+            _ => {
+                return Err(DeskError::Config(
+                    "ServiceNow needs desk.servicenow_token or desk.servicenow_user and desk.servicenow_password"
+                        .into(),
+                ));
+            }
+        };
+        sinks.push(Arc::new(ServiceNowSink::new(servicenow::ServiceNowSettings {
+            instance_url: check_url(u, "servicenow_url")?,
+            auth,
+            assignment_group: c.servicenow_assignment_group.clone(),
+            public_url: public_url.to_string(),
+            timeout,
+        })));
+    }
+    if let Some(u) = &c.jira_url {
+        let key_field = c.jira_key_field.trim().to_string();
+        let custom = key_field.strip_prefix("customfield_").is_some_and(|n| n.parse::<u64>().is_ok());
+        if key_field != "labels" && !custom {
+            return Err(DeskError::Config("desk.jira_key_field must be labels or customfield_NNNNN".into()));
+        }
+        sinks.push(Arc::new(JiraSink::new(jira::JiraSettings {
+            site_url: check_url(u, "jira_url")?,
+            email: need(c.jira_email.as_deref(), "jira_email", "Jira Service Management")?,
+            api_token: need(
+                c.jira_api_token.as_ref().map(|s| s.expose()),
+                "jira_api_token",
+                "Jira Service Management",
+            )?,
+            service_desk_id: need(
+                c.jira_service_desk_id.as_deref(),
+                "jira_service_desk_id",
+                "Jira Service Management",
+            )?,
+            request_type_id: need(
+                c.jira_request_type_id.as_deref(),
+                "jira_request_type_id",
+                "Jira Service Management",
+            )?,
+            key_field,
+            public_url: public_url.to_string(),
+            timeout,
+        })));
+    }
+    if let Some(u) = &c.webhook_url {
+        let secret = need(c.webhook_secret.as_ref().map(|s| s.expose()), "webhook_secret", "The webhook")?;
+        if secret.len() < 32 {
+            return Err(DeskError::Config("desk.webhook_secret must be at least 32 bytes".into()));
+        }
+        sinks.push(Arc::new(WebhookSink::new(webhook::WebhookSettings {
+            url: check_url(u, "webhook_url")?,
+            secret,
+            timeout,
+        })));
+    }
+    Ok(sinks)
 }
 
 fn aad(id: &str) -> String {

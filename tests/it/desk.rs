@@ -13,7 +13,7 @@ fn msg(id: &str, text: &str) -> String {
     json!({ "client_message_id": id, "text": text }).to_string()
 }
 
-async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> Option<Value>) -> Value {
+pub(crate) async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> Option<Value>) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(v) = check().await {
