@@ -14,14 +14,21 @@ While they are sent:
   * at 20 %: chartdesk is killed with SIGKILL and restarted on the same port and data;
   * at 40 %: Redis is killed and restarted 3 s later;
   * at 60 %: for 5 s the proxy swallows 30 % of the replies from Redis to the relay;
+  * at 70 %: for 6 s the HTTP desk commits every create and then answers 500 to 20 % of them
+    and answers only after chartdesk's 2 s timeout to another 10 %;
   * at 80 %: every PostgreSQL connection of chartdesk is terminated, twice.
+Two sinks are configured: an HTTP desk speaking the ServiceNow Table API (a fake in this script
+that, like the real one, does not dedupe: two POSTs make two incidents) and the Redis Stream.
 Then it waits for the outbox to drain and counts: sent, accepted (2xx), messages stored,
-tickets in the outbox, stream entries, lost (accepted message without exactly one stream
-entry), duplicates (a ticket key with more than one entry), and planted PHI found in any
-stream entry or any line chartdesk logged. Exit status 1 unless lost = duplicates = leaks = 0.
+tickets in the outbox, stream entries, desk incidents, lost (accepted message without exactly
+one stream entry and one incident), duplicates (a ticket key with more than one entry or
+incident), and planted PHI found in any stream entry, incident or line chartdesk logged.
+Exit status 1 unless lost = duplicates = leaks = 0.
 """
 import argparse
 import asyncio
+import base64
+import http.server
 import http.cookiejar
 import json
 import os
@@ -36,6 +43,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -124,6 +132,80 @@ class Proxy:
         await asyncio.gather(pipe(cr, uw, False), pipe(ur, cw, True))
 
 
+class Desk:
+    """A ServiceNow-like incident desk (Table API shapes). Creates are never deduplicated; the
+    search by correlation_id is what lets a retry find an earlier create. Can fail after commit."""
+
+    def __init__(self):
+        self.port, self.lock = free_port(), threading.Lock()
+        self.incidents = []  # (number, correlation_id, raw body)
+        self.fail_500, self.hang = 0.0, 0.0
+        self.answered_500, self.hung, self.searches, self.bad_auth = 0, 0, 0, 0
+        desk = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def reply(self, status, obj):
+                data = json.dumps(obj).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # chartdesk gave up waiting (the timeout fault): the incident stays committed
+
+            def authorized(self):
+                want = "Basic " + base64.b64encode(b"harness:harness-pw").decode()
+                if self.headers.get("Authorization") != want:
+                    desk.bad_auth += 1
+                    self.reply(401, {"error": {"message": "User Not Authenticated"}})
+                    return False
+                return True
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if not self.path.startswith("/api/now/table/incident"):
+                    return self.reply(404, {})
+                if not self.authorized():
+                    return
+                doc = json.loads(body)
+                with desk.lock:
+                    number = "INC%07d" % (len(desk.incidents) + 1)
+                    desk.incidents.append((number, doc["correlation_id"], body.decode()))
+                    roll = random.random()
+                    fail = roll < desk.fail_500
+                    hang = not fail and roll < desk.fail_500 + desk.hang
+                if fail:
+                    desk.answered_500 += 1
+                    return self.reply(500, {"error": {"message": "internal error"}})
+                if hang:
+                    desk.hung += 1
+                    time.sleep(3)
+                self.reply(201, {"result": {"sys_id": "%032x" % len(desk.incidents), "number": number}})
+
+            def do_GET(self):
+                if not self.path.startswith("/api/now/table/incident"):
+                    return self.reply(404, {})
+                if not self.authorized():
+                    return
+                q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+                key = q.get("sysparm_query", "").split("^")[0].removeprefix("correlation_id=")
+                with desk.lock:
+                    desk.searches += 1
+                    hits = [{"sys_id": "x", "number": n} for (n, k, _b) in desk.incidents if k == key]
+                self.reply(200, {"result": hits[:int(q.get("sysparm_limit", "100"))]})
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
 class Server:
     def __init__(self, binary, port, data, env, logdir):
         self.binary, self.port, self.data, self.env, self.logdir = binary, port, data, env, logdir
@@ -170,6 +252,7 @@ def main():
     redis = Redis(free_port(), work)
     redis.start()
     proxy = Proxy(redis.port)
+    desk = Desk()
     port = free_port()
     env = dict(os.environ,
                CHARTDESK__DATABASE__URL=db_url,
@@ -181,6 +264,10 @@ def main():
                CHARTDESK__DESK__RETRY_MAX_SECS="1",
                CHARTDESK__DESK__MAX_ATTEMPTS="100000",
                CHARTDESK__DESK__LEASE_SECS="5",
+               CHARTDESK__DESK__HTTP_TIMEOUT_SECS="2",
+               CHARTDESK__DESK__SERVICENOW_URL="http://127.0.0.1:%d" % desk.port,
+               CHARTDESK__DESK__SERVICENOW_USER="harness",
+               CHARTDESK__DESK__SERVICENOW_PASSWORD="harness-pw",
                CHARTDESK__TELEMETRY__FORMAT="json",
                CHARTDESK__TELEMETRY__FILTER="info")
     server = Server(binary, port, os.path.join(work, "data"), env, work)
@@ -259,6 +346,11 @@ def main():
         time.sleep(5)
         proxy.swallow = 0.0
 
+    def desk_faults():
+        desk.fail_500, desk.hang = 0.2, 0.1
+        time.sleep(6)
+        desk.fail_500, desk.hang = 0.0, 0.0
+
     def drop_pg():
         for _ in range(2):
             psql(a.postgres, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '%s' "
@@ -268,6 +360,7 @@ def main():
     fault_at(0.2, "SIGKILL chartdesk + restart", kill_server)
     fault_at(0.4, "Redis killed, restarted after 3 s", kill_redis)
     fault_at(0.6, "30 % of Redis replies to the relay swallowed for 5 s", swallow)
+    fault_at(0.7, "HTTP desk commits, then 500 (20 %) or a timeout (10 %), for 6 s", desk_faults)
     fault_at(0.8, "PostgreSQL connections terminated (twice)", drop_pg)
 
     def fault_thread():
@@ -333,6 +426,14 @@ def main():
     stored_ids = set(psql(db_url, "SELECT id FROM message").split())
     lost_messages = sum(1 for (m, _t) in accepted.values() if m not in stored_ids)
     leaks_stream = sum(1 for p in payloads for s in PLANTED if s in p)
+    with desk.lock:
+        incidents = list(desk.incidents)
+    desk_by_key = {}
+    for (_n, k, _b) in incidents:
+        desk_by_key[k] = desk_by_key.get(k, 0) + 1
+    desk_lost = sum(1 for t in accepted_tickets if desk_by_key.get(t, 0) == 0)
+    desk_duplicates = sum(c - 1 for c in desk_by_key.values() if c > 1)
+    leaks_desk = sum(1 for (_n, _k, b) in incidents for s in PLANTED if s in b)
     logs = ""
     for name in sorted(os.listdir(work)):
         if name.startswith("chartdesk-") and name.endswith(".log"):
@@ -348,13 +449,19 @@ def main():
         "distinct_stream_keys": len(by_key), "lost_tickets": lost, "lost_messages": lost_messages,
         "accepted_without_exactly_one_ticket": no_ticket, "duplicates": duplicates, "dead_letters": dead,
         "undelivered_after_drain": undelivered, "replies_swallowed": proxy.swallowed,
+        "desk_incidents": len(incidents), "desk_distinct_keys": len(desk_by_key), "desk_lost": desk_lost,
+        "desk_duplicates": desk_duplicates, "desk_500_after_commit": desk.answered_500,
+        "desk_timeouts_after_commit": desk.hung, "desk_searches": desk.searches, "desk_bad_auth": desk.bad_auth,
+        "planted_phi_at_desk": leaks_desk,
         "server_starts": server.starts, "planted_phi_in_stream": leaks_stream, "planted_phi_in_logs": leaks_logs,
         "log_lines": logs.count("\n"), "send_seconds": round(send_secs, 1),
     }
     print(json.dumps(result, indent=1))
     ok = (len(accepted) == a.messages and lost == 0 and lost_messages == 0 and duplicates == 0 and no_ticket == 0
           and undelivered == 0 and leaks_stream == 0 and leaks_logs == 0 and len(entries) == len(accepted_tickets)
-          and server.starts >= 2 and proxy.swallowed > 0)
+          and server.starts >= 2 and proxy.swallowed > 0
+          and desk_lost == 0 and desk_duplicates == 0 and leaks_desk == 0 and len(incidents) == len(accepted_tickets)
+          and desk.answered_500 > 0 and desk.hung > 0 and desk.bad_auth == 0)
     if ok:
         shutil.rmtree(work, ignore_errors=True)
         print("fault harness: PASS")
