@@ -55,6 +55,20 @@
       call("POST", "/api/admin/policy/drafts/" + id + "/" + action).then(function (res) {
         if (res.status === 200) { window.location.reload(); } else { show(result, res); }
       });
+    } else if (action === "retry-ticket") {
+      var ticket = t.getAttribute("data-ticket");
+      t.disabled = true;
+      call("POST", "/api/admin/desk/dead-letters/" + encodeURIComponent(ticket) + "/retry").then(function (res) {
+        var out = document.getElementById("dead-result");
+        if (res.status === 202) {
+          var row = document.querySelector('[data-dead-letter="' + ticket + '"]');
+          if (row) { row.parentNode.removeChild(row); }
+          out.textContent = "Ticket " + ticket + " is queued for delivery again.";
+        } else {
+          t.disabled = false;
+          show(out, res);
+        }
+      });
     } else if (action === "rollback") {
       call("POST", "/api/admin/policy/versions/" + t.getAttribute("data-version") + "/rollback").then(function (res) {
         if (res.status === 200 || res.status === 202) { window.location.reload(); } else { show(result, res); }

@@ -237,6 +237,30 @@ struct AdminPage<'a> {
     versions: Vec<crate::policy::admin::VersionView>,
     drafts: Vec<crate::policy::admin::DraftView>,
     roles: &'a [&'a str],
+    dead_letters: Vec<DeadLetterView>,
+    desk_configured: bool,
+}
+
+/// A dead-lettered ticket as the admin page lists it: ids, category, attempts, the error code
+/// and what it means. Never the ticket's content.
+struct DeadLetterView {
+    id: String,
+    message_id: String,
+    category: String,
+    attempts: i64,
+    error: String,
+    meaning: &'static str,
+    since: String,
+}
+
+fn error_meaning(code: &str) -> &'static str {
+    match code {
+        "sink-refused" => "the desk rejected the ticket (check the desk's required fields or business rules)",
+        "sink-unavailable" => "the desk could not be reached or refused the credentials",
+        "sink-ambiguous" => "the desk kept failing after receiving the ticket (timeouts or server errors)",
+        "ticket-unreadable" => "the stored ticket could not be opened (key or data problem; contact support)",
+        _ => "see the audit trail for this ticket",
+    }
 }
 
 async fn page(auth: Authorized<AdminPolicy>, state: web::Data<AppState>) -> Result<Guarded, PageError> {
@@ -250,6 +274,28 @@ async fn page(auth: Authorized<AdminPolicy>, state: web::Data<AppState>) -> Resu
         versions: admin.versions().await.map_err(AppError::from)?,
         drafts: admin.drafts().await.map_err(AppError::from)?,
         roles: ROLES,
+        dead_letters: state
+            .desk
+            .dead_letters(200)
+            .await
+            .map_err(AppError::from)?
+            .into_iter()
+            .map(|t| {
+                let error = t.last_error.unwrap_or_else(|| "unknown".into());
+                DeadLetterView {
+                    meaning: error_meaning(&error),
+                    error,
+                    id: t.id,
+                    message_id: t.message_id,
+                    category: t.category,
+                    attempts: t.attempts,
+                    since: chrono::DateTime::from_timestamp_millis(t.updated_ms)
+                        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+                        .unwrap_or_default(),
+                }
+            })
+            .collect(),
+        desk_configured: state.desk.has_sinks(),
     };
     let html = page.render().map_err(|_| PageError(AppError::bare(ErrorCode::Internal)))?;
     Ok(auth.respond(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html)))

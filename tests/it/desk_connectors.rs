@@ -151,6 +151,44 @@ async fn jira_requests_match_the_servicedesk_api_and_a_rejected_one_is_dead_lett
     }
     let searches: Vec<_> = desk.requests().into_iter().filter(|r| r.method == "GET").collect();
     assert!(!searches.is_empty(), "the retry searched by label first");
+
+    // Clinical informatics sees the dead letter on the admin page (ids and the error, no
+    // content) and retries it from there; the desk now accepts it, once.
+    let dead = statuses.iter().find(|(_, s)| **s == "dead-letter").map(|(k, _)| k.to_string()).unwrap();
+    let (ib, il) = launch_as(&app, "vendor=generic&practitioner=pr-lbrandt&patient=pat-01").await;
+    let page = ib
+        .http
+        .get(app.url(&format!("/admin/policy?launch={il}")))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&format!("data-ticket=\"{dead}\"")) && page.contains("sink-refused"), "{page}");
+    assert!(!page.contains("wristbands"), "no ticket content on the admin page");
+    if let Some(wd) = crate::browser::WebDriver::start().await {
+        wd.goto(&app.url("/sandbox/ehr-launch?vendor=generic&practitioner=pr-lbrandt&patient=pat-01")).await;
+        let launch = wd.wait_for_url("/app/").await.trim_end_matches('/').rsplit('/').next().unwrap().to_string();
+        wd.goto(&app.url(&format!("/admin/policy?launch={launch}"))).await;
+        wd.click(&format!("button[data-ticket=\"{dead}\"]")).await;
+        wd.wait_for_text("#dead-result", "queued for delivery again").await;
+        wd.quit().await;
+    } else {
+        let (s, r) = api_post(&app, &ib, &il, &format!("/api/admin/desk/dead-letters/{dead}/retry"), "").await;
+        assert_eq!(s, 202, "{r}");
+    }
+    let message = sent.iter().find(|(_, t)| *t == dead).map(|(m, _)| m.clone()).unwrap();
+    let r = wait_for("delivery after the retry", async || {
+        let (_, r) = api(&app, &b, &l, &format!("/api/messages/{message}")).await;
+        (r["tickets"][0]["status"] == "delivered").then(|| r["tickets"][0].clone())
+    })
+    .await;
+    let created = desk.created();
+    assert_eq!(created.len(), 3);
+    assert_eq!(created.iter().filter(|c| c.key == dead).count(), 1);
+    assert_eq!(r["number"], "ITSD-3");
     for r in desk.requests() {
         assert_no_phi("Jira", &format!("{} {}", r.query, r.body));
     }
