@@ -101,6 +101,12 @@ async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, ()> {
     Ok(out)
 }
 
+/// A dedupe key is ours (a UUID). Connectors that put it into a query language (ServiceNow
+/// encoded queries, JQL) refuse anything else rather than escape it.
+pub(super) fn safe_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= 100 && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
 /// A JSON value that desks send as a string or a number (`"id":"7"` or `"id":7`).
 pub(super) fn string_or_number(v: &serde_json::Value) -> Option<String> {
     match v {

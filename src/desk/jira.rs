@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::http::{Call, body_text, send_json};
+use super::http::{Call, body_text, safe_key, send_json};
 use super::{Sink, SinkError, Ticket};
 
 pub struct JiraSettings {
@@ -58,11 +58,6 @@ impl JiraSink {
             format!("cf[{id}] ~ \"\\\"{key}\\\"\" ORDER BY created ASC")
         }
     }
-}
-
-/// Keys are ours (UUIDs); anything else is refused rather than put in JQL.
-fn safe_key(key: &str) -> bool {
-    !key.is_empty() && key.len() <= 100 && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 #[async_trait::async_trait]

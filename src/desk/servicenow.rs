@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::http::{Call, body_text, send_json};
+use super::http::{Call, body_text, safe_key, send_json};
 use super::{Sink, SinkError, Ticket};
 
 pub enum ServiceNowAuth {
@@ -68,11 +68,6 @@ fn category(c: &str) -> &'static str {
         "LOGIN" | "ACCESS" | "EHR_HOWTO" | "BUILD_REQUEST" | "INTERFACE" => "software",
         _ => "inquiry",
     }
-}
-
-/// A correlation id is ours (a UUID); anything else is refused rather than put in a query.
-fn safe_key(key: &str) -> bool {
-    !key.is_empty() && key.len() <= 100 && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 #[async_trait::async_trait]
